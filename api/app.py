@@ -1,0 +1,143 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.middleware.base import DefineMiddleware
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from api import db
+from api.auth import PUBLIC_PATHS, AuthMiddleware, LoginRequired
+from api.controllers.health import HealthController
+from api.controllers.identity import IdentityController
+from api.observability import RequestContextMiddleware, configure_logging
+from api.pages.auth import AuthPages
+from api.problems import EXCEPTION_HANDLERS
+from settings import Settings, get_settings
+
+HERE = Path(__file__).parent
+log = logging.getLogger("slipguard.app")
+
+
+def session_secret(settings: Settings) -> bytes:
+    """The key that seals session cookies: from settings, else one kept in the data dir.
+
+    Keeping a generated key on disk means a restart does not log everyone out.
+    """
+    configured = settings.server.secret_key.get()
+    if configured:
+        return hashlib.sha256(configured.encode()).digest()
+    path = settings.data_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return hashlib.sha256(path.read_text().strip().encode()).digest()
+
+
+def _login_redirect(request: Request[Any, Any, Any], _: LoginRequired) -> Response[Any]:
+    return Redirect(f"/login?next={request.url.path}", status_code=303)
+
+
+def create_app(settings: Settings | None = None, *, embedded_worker: bool | None = None) -> Litestar:
+    """Build the application.
+
+    ``embedded_worker`` (default: when no broker URL is set) runs Dramatiq worker threads
+    and the scheduler loop inside this process: the one-process embedded shape.
+    """
+    settings = settings or get_settings()
+    configure_logging(settings.server)
+    if embedded_worker is None:
+        embedded_worker = settings.broker.kind == "memory"
+    secret = session_secret(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from api.runtime import EmbeddedRuntime
+
+        await db.start_pool(settings.database)
+        runtime = EmbeddedRuntime(settings) if embedded_worker else None
+        if runtime:
+            await runtime.start(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            if runtime:
+                await runtime.stop()
+            await db.close_pool()
+
+    prometheus = PrometheusConfig(
+        app_name="slipguard", prefix="slipguard", group_path=True, exclude=["^/metrics"]
+    )
+    route_handlers: list[Any] = [
+        HealthController,
+        IdentityController,
+        AuthPages,
+        create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False),
+    ]
+    middleware: list[Any] = [
+        RequestContextMiddleware,
+        CookieBackendConfig(
+            secret=secret,
+            key="slipguard_session",
+            secure=settings.server.secure_cookies,
+            httponly=True,
+            samesite="lax",
+            max_age=12 * 3600,
+            exclude=["^/api/", *PUBLIC_PATHS],
+        ).middleware,
+        DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS + ["^/login", "^/logout"]),
+    ]
+    if settings.server.metrics_enabled:
+        route_handlers.append(PrometheusController)
+        middleware.insert(1, prometheus.middleware)
+    return Litestar(
+        route_handlers=route_handlers,
+        middleware=middleware,
+        lifespan=[lifespan],
+        exception_handlers={**EXCEPTION_HANDLERS, LoginRequired: _login_redirect},
+        csrf_config=CSRFConfig(
+            secret=secret.hex(),
+            cookie_name="slipguard_csrf",
+            cookie_secure=settings.server.secure_cookies,
+            exclude=["^/api/", *PUBLIC_PATHS],
+        ),
+        template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(
+            title="Slipguard API",
+            version="1",
+            description="Customer-error prevention: journeys, slips, nudges and rankings.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(
+                        type="http", scheme="bearer", description="An API key: Bearer sg_…"
+                    )
+                }
+            ),
+            security=[{"apiKey": []}],
+        ),
+        request_max_body_size=settings.server.max_body_bytes,
+        debug=False,
+    )

@@ -1,0 +1,288 @@
+"""The ``slipguard`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from settings import SettingsError, get_settings, redact_url
+
+T = TypeVar("T")
+ROLE_CHOICE = click.Choice(["staff", "manager", "admin"])
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print a one-line error (no traceback) and exit."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def settings_or_exit() -> Any:
+    """Load settings; a bad value is a one-line error naming the variable, exit code 2."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        fail(str(exc), 2)
+
+
+def run_db(work: Callable[[], Awaitable[T]]) -> T:
+    """Run an async database task with the pool open, turning known errors into messages."""
+    from api import db
+    from api.domain import DomainError
+
+    settings = settings_or_exit()
+
+    async def wrapped() -> T:
+        await db.start_pool(settings.database)
+        try:
+            return await work()
+        finally:
+            await db.close_pool()
+
+    try:
+        return asyncio.run(wrapped())
+    except DomainError as exc:
+        fields = "".join(f"; {e.field}: {e.message}" for e in exc.errors)
+        fail(exc.detail + fields)
+    except (OSError, ConnectionError) as exc:
+        fail(
+            f"cannot reach the database {redact_url(settings.database.url)} "
+            f"(SLIPGUARD_DATABASE_URL): {exc}",
+            2,
+        )
+
+
+async def _migrate() -> int:
+    """Apply all migrations; Piccolo's progress output goes to stderr, not stdout."""
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    from api.db import prepare_sqlite
+
+    prepare_sqlite(get_settings().database)
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        result = await run_forwards("all")
+    if not result.success:
+        click.echo(buffer.getvalue(), err=True)
+        raise click.ClickException(f"migration failed: {result.message}")
+    return buffer.getvalue().count("ok!")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Slipguard: prevent customer errors. Settings come from SLIPGUARD_* variables."""
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    settings = settings_or_exit()
+    applied = run_db(_migrate)
+    click.echo(f"database {redact_url(settings.database.url)}: {applied} migration(s) applied", err=True)
+
+
+@main.command()
+@click.option("--org", "slug", required=True, help="Organisation slug, e.g. acme-clinic.")
+@click.option("--org-name", required=True, help="Display name of the organisation.")
+@click.option("--admin-email", required=True, help="Email of the first admin user.")
+@click.option("--admin-password", default=None, help="Password (generated and printed if omitted).")
+def init(slug: str, org_name: str, admin_email: str, admin_password: str | None) -> None:
+    """Migrate, create an organisation and its admin, and print an admin API key."""
+    from api import services
+    from api.errors import OrganizationExists
+
+    async def work() -> services.Bootstrap:
+        await _migrate()
+        try:
+            return await services.bootstrap(slug, org_name, admin_email, admin_password)
+        except OrganizationExists:
+            fail(
+                f"organisation {slug!r} already exists; nothing was changed. "
+                f"Create another key with: slipguard keys create --org {slug} --role admin --name NAME"
+            )
+
+    result = run_db(work)
+    click.echo(f"created organisation {slug!r} and admin {result.admin.email}", err=True)
+    if result.password:
+        click.echo(f"generated admin password: {result.password}", err=True)
+    click.echo("admin API key (shown once, store it now):", err=True)
+    click.echo(result.api_key)
+
+
+@main.group()
+def keys() -> None:
+    """Manage API keys."""
+
+
+@keys.command("create")
+@click.option("--org", "slug", required=True, help="Organisation slug.")
+@click.option("--role", required=True, type=ROLE_CHOICE)
+@click.option("--name", required=True, help="What the key is for, e.g. 'front desk tablet'.")
+def keys_create(slug: str, role: str, name: str) -> None:
+    """Create an API key and print only the key on stdout."""
+    from api import services
+    from api.tenancy import Tenant
+
+    async def work() -> str:
+        org = await services.get_organization(slug)
+        _, token = await services.create_api_key(Tenant(org.id), name, role)
+        return token
+
+    click.echo(run_db(work))
+
+
+@keys.command("list")
+@click.option("--org", "slug", required=True, help="Organisation slug.")
+def keys_list(slug: str) -> None:
+    """List API keys (prefix, role, name, last use, revocation)."""
+    from api import services
+    from api.tenancy import Tenant
+
+    async def work() -> list[Any]:
+        org = await services.get_organization(slug)
+        return await services.list_api_keys(Tenant(org.id))
+
+    for key in run_db(work):
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+        click.echo(f"{key.id}  sg_{key.prefix}_…  {key.role:<8} {state:<18} used {used:<16} {key.name}")
+
+
+@keys.command("revoke")
+@click.option("--org", "slug", required=True, help="Organisation slug.")
+@click.argument("key_id", type=click.UUID)
+def keys_revoke(slug: str, key_id: Any) -> None:
+    """Revoke an API key by id."""
+    from api import services
+    from api.tenancy import Tenant
+
+    async def work() -> None:
+        org = await services.get_organization(slug)
+        await services.revoke_api_key(Tenant(org.id), key_id)
+
+    run_db(work)
+    click.echo(f"revoked {key_id}", err=True)
+
+
+@main.group()
+def users() -> None:
+    """Manage staff users."""
+
+
+@users.command("create")
+@click.option("--org", "slug", required=True, help="Organisation slug.")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=ROLE_CHOICE)
+@click.option("--name", default="", help="Display name.")
+@click.option("--password", default=None, help="Password (asked for, or generated when not a terminal).")
+def users_create(slug: str, email: str, role: str, name: str, password: str | None) -> None:
+    """Create a staff user who can log in to the pages."""
+    import secrets
+
+    from api import services
+    from api.tenancy import Tenant
+
+    generated = None
+    if password is None:
+        if sys.stdin.isatty():
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        else:
+            password = generated = secrets.token_urlsafe(12)
+
+    async def work() -> Any:
+        org = await services.get_organization(slug)
+        return await services.create_user(Tenant(org.id), email, role, password or "", name)
+
+    user = run_db(work)
+    click.echo(f"created {user.role} {user.email}", err=True)
+    if generated:
+        click.echo(f"generated password: {generated}", err=True)
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default SLIPGUARD_HOST or 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default SLIPGUARD_PORT or 8000).")
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="Serve the API from N processes (needs SLIPGUARD_BROKER_URL; no in-process worker).",
+)
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the app. Without --workers: API + worker threads + scheduler in one process."""
+    import uvicorn
+
+    settings = settings_or_exit()
+    if workers and settings.broker.kind == "memory":
+        fail(
+            "--workers needs SLIPGUARD_BROKER_URL (redis://… or amqp://…): the in-process broker "
+            "lives in one process. Run `slipguard worker` and `slipguard scheduler` beside it.",
+            2,
+        )
+    run_db(_migrate)
+    host = host or settings.server.host
+    port = port or settings.server.port
+    mode = f"{workers} API processes" if workers else "embedded: API + worker + scheduler"
+    click.echo(f"Slipguard on http://{host}:{port}/ ({mode}); log in at /login", err=True)
+    uvicorn.run(
+        "api.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@main.command()
+@click.option("--processes", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=None, type=click.IntRange(1, 256), help="Threads per process.")
+def worker(processes: int, threads: int | None) -> None:
+    """Run supervised Dramatiq worker processes (a child that dies is restarted)."""
+    from api.observability import configure_logging
+    from coaching.supervisor import Supervisor, SupervisorConfig
+
+    settings = settings_or_exit()
+    if settings.broker.kind == "memory":
+        fail("SLIPGUARD_BROKER_URL is not set: separate workers need redis://… or amqp://…", 2)
+    configure_logging(settings.server)
+    command = [sys.executable, "-m", "coaching.worker", str(threads or settings.broker.worker_threads)]
+    sys.exit(Supervisor(SupervisorConfig(command=command, processes=processes)).run())
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the scheduler loop (safe to run more than one)."""
+    from api import db
+    from api.observability import configure_logging
+    from coaching.scheduler import run_scheduler
+
+    settings = settings_or_exit()
+    configure_logging(settings.server)
+
+    async def loop() -> None:
+        stop = asyncio.Event()
+        running = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            running.add_signal_handler(sig, stop.set)
+        await db.start_pool(settings.database)
+        try:
+            import coaching.actors  # noqa: F401 - the scheduler publishes to these actors
+
+            await run_scheduler(stop, settings.scheduler.interval_seconds)
+        finally:
+            await db.close_pool()
+
+    asyncio.run(loop())
+
+
+if __name__ == "__main__":
+    main()

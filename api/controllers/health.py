@@ -1,0 +1,54 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Controller, Response, get
+
+from api import db
+
+
+class HealthController(Controller):
+    """``/healthz`` (process up) and ``/readyz`` (database and broker reachable)."""
+
+    include_in_schema = True
+    tags = ["operations"]
+
+    @get("/healthz")
+    async def healthz(self) -> dict[str, str]:
+        """The process is up and serving."""
+        return {"status": "ok"}
+
+    @get("/readyz")
+    async def readyz(self) -> Response[dict[str, Any]]:
+        """Ready when the database answers and the broker accepts a ping message."""
+        from coaching import actors, services
+        from coaching.broker import broker
+
+        checks: dict[str, Any] = {}
+        ok = True
+        try:
+            await asyncio.wait_for(db.ping(), timeout=5)
+            checks["database"] = "ok"
+        except Exception as exc:
+            ok = False
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            token = secrets.token_hex(8)
+            await asyncio.wait_for(asyncio.to_thread(actors.ping.send, token), timeout=5)
+            checks["broker"] = "ok"
+        except Exception as exc:
+            ok = False
+            checks["broker"] = f"unreachable: {type(exc).__name__}"
+        if checks["database"] == "ok":
+            now = datetime.now(UTC)
+            checks["workers"] = [
+                {"worker": h["worker"], "seen_seconds_ago": round((now - h["seen_at"]).total_seconds(), 1)}
+                for h in await services.heartbeats()
+            ]
+        body = {"status": "ready" if ok else "unavailable", "broker": type(broker).__name__, "checks": checks}
+        return Response(body, status_code=200 if ok else 503)

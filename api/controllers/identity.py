@@ -1,0 +1,84 @@
+"""Identity API: who am I, API keys and staff users of the caller's organisation."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, get, post
+from litestar.params import Body
+
+from api import services
+from api.auth import principal_of, requires
+from api.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut, MeOut, OrganizationOut, Page, UserIn, UserOut
+
+AnyRequest = Request[Any, Any, Any]
+
+
+class IdentityController(Controller):
+    """``/api/v1``: me, organization, api-keys, users."""
+
+    path = "/api/v1"
+    tags = ["identity"]
+
+    @get("/me", guards=[requires("staff")])
+    async def me(self, request: AnyRequest) -> MeOut:
+        """The caller: organisation, role and credential."""
+        p = principal_of(request)
+        org = await services.organization_by_id(p.org_id)
+        return MeOut(
+            organization=OrganizationOut.of(org),
+            role=p.role,
+            kind="api_key" if p.api_key_id else "user",
+            name=p.name,
+            user_id=p.user_id,
+            api_key_id=p.api_key_id,
+        )
+
+    @get("/organization", guards=[requires("staff")])
+    async def organization(self, request: AnyRequest) -> OrganizationOut:
+        """The caller's organisation."""
+        return OrganizationOut.of(await services.organization_by_id(principal_of(request).org_id))
+
+    @get("/api-keys", guards=[requires("admin")])
+    async def list_keys(self, request: AnyRequest) -> Page[ApiKeyOut]:
+        """All API keys of the organisation (secrets are never returned)."""
+        keys = await services.list_api_keys(principal_of(request).tenant)
+        return Page(items=[ApiKeyOut.of(k) for k in keys])
+
+    @post("/api-keys", guards=[requires("admin")])
+    async def create_key(self, request: AnyRequest, data: ApiKeyIn = Body()) -> ApiKeyCreated:
+        """Create a key; the response is the only time the secret is shown."""
+        p = principal_of(request)
+        key, token = await services.create_api_key(p.tenant, data.name, data.role, p.user_id)
+        out = ApiKeyOut.of(key)
+        return ApiKeyCreated(**{f: getattr(out, f) for f in out.__struct_fields__}, key=token)
+
+    @get("/api-keys/{key_id:uuid}", guards=[requires("admin")])
+    async def get_key(self, request: AnyRequest, key_id: UUID) -> ApiKeyOut:
+        """One API key."""
+        return ApiKeyOut.of(await services.get_api_key(principal_of(request).tenant, key_id))
+
+    @post("/api-keys/{key_id:uuid}/revoke", guards=[requires("admin")], status_code=200)
+    async def revoke_key(self, request: AnyRequest, key_id: UUID) -> ApiKeyOut:
+        """Revoke a key at once; requests with it get 401 from now on."""
+        return ApiKeyOut.of(await services.revoke_api_key(principal_of(request).tenant, key_id))
+
+    @get("/users", guards=[requires("manager")])
+    async def list_users(self, request: AnyRequest) -> Page[UserOut]:
+        """Staff users of the organisation."""
+        users = await services.list_users(principal_of(request).tenant)
+        return Page(items=[UserOut.of(u) for u in users])
+
+    @post("/users", guards=[requires("admin")])
+    async def create_user(self, request: AnyRequest, data: UserIn = Body()) -> UserOut:
+        """Create a staff user who can log in to the pages."""
+        user = await services.create_user(
+            principal_of(request).tenant, data.email, data.role, data.password, data.name
+        )
+        return UserOut.of(user)
+
+    @get("/users/{user_id:uuid}", guards=[requires("manager")])
+    async def get_user(self, request: AnyRequest, user_id: UUID) -> UserOut:
+        """One staff user."""
+        return UserOut.of(await services.get_user(principal_of(request).tenant, user_id))

@@ -1,0 +1,70 @@
+"""Database engine construction and lifecycle (pool start/stop, SQLite pragmas)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from piccolo.engine.base import Engine
+from piccolo.engine.finder import engine_finder
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+from settings import DatabaseSettings
+
+
+def make_engine(db: DatabaseSettings) -> Engine[Any]:
+    """Build the Piccolo engine for the configured database (no connections opened yet)."""
+    if db.is_postgres:
+        return PostgresEngine(config={"dsn": db.url}, log_queries=False)
+    path = db.sqlite_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A long busy timeout lets concurrent writers queue instead of failing with "locked".
+    return SQLiteEngine(path=str(path), timeout=30, check_same_thread=False)
+
+
+def engine() -> Engine[Any]:
+    """The engine Piccolo's tables use."""
+    found = engine_finder()
+    if found is None:  # pragma: no cover - piccolo_conf always defines DB
+        raise RuntimeError("piccolo_conf.DB is not configured")
+    return found
+
+
+def prepare_sqlite(db: DatabaseSettings) -> None:
+    """Switch a SQLite file to WAL so readers never block the single writer (persistent)."""
+    if db.is_postgres:
+        return
+    db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(db.sqlite_path) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+
+
+async def start_pool(db: DatabaseSettings) -> None:
+    """Start a connection pool on the running loop (PostgreSQL only; a pool belongs to one loop)."""
+    eng = engine()
+    if isinstance(eng, PostgresEngine) and eng.pool is None:
+        await eng.start_connection_pool(min_size=db.pool_min, max_size=db.pool_max)
+
+
+async def close_pool() -> None:
+    """Close the pool started by :func:`start_pool`, if any."""
+    eng = engine()
+    if isinstance(eng, PostgresEngine) and eng.pool is not None:
+        await eng.close_connection_pool()
+
+
+async def ping() -> None:
+    """Run a trivial query; raises if the database is unreachable."""
+    await engine().run_ddl("SELECT 1")
+
+
+def write_transaction() -> Any:
+    """A transaction for writes: IMMEDIATE on SQLite (take the write lock up front, so two
+    writers queue on the busy timeout instead of deadlocking on a lock upgrade)."""
+    eng = engine()
+    if isinstance(eng, SQLiteEngine):
+        from piccolo.engine.sqlite import TransactionType
+
+        return eng.transaction(transaction_type=TransactionType.immediate)
+    return eng.transaction()

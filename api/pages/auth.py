@@ -1,0 +1,67 @@
+"""Login, logout and the signed-in home page."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+
+from api import services
+from api.auth import SESSION_USER, principal_of, requires
+from api.errors import InvalidCredentials
+
+AnyRequest = Request[Any, Any, Any]
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site relative paths may follow a login (no open redirects)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+class AuthPages(Controller):
+    """Session login for the pages."""
+
+    include_in_schema = False
+
+    @get("/login")
+    async def login_form(self, request: AnyRequest, next: str = "/") -> Template:  # noqa: A002
+        """The login form."""
+        return Template("login.html", context={"next": safe_next(next), "email": "", "error": None})
+
+    @post("/login")
+    async def login(
+        self,
+        request: AnyRequest,
+        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Response[Any]:
+        """Check the password and start a session; the same message for any mismatch."""
+        email = data.get("email", "").strip()
+        try:
+            principal = await services.authenticate_password(email, data.get("password", ""))
+        except InvalidCredentials:
+            return Template(
+                "login.html",
+                context={"next": safe_next(data.get("next")), "email": email,
+                         "error": "Wrong email or password."},
+                status_code=401,
+            )
+        request.set_session({SESSION_USER: str(principal.user_id)})
+        return Redirect(safe_next(data.get("next")), status_code=303)
+
+    @post("/logout", status_code=303)
+    async def logout(self, request: AnyRequest) -> Redirect:
+        """End the session."""
+        request.clear_session()
+        return Redirect("/login", status_code=303)
+
+    @get("/", guards=[requires("staff")])
+    async def home(self, request: AnyRequest) -> Template:
+        """Landing page after login."""
+        principal = principal_of(request)
+        org = await services.organization_by_id(principal.org_id)
+        return Template("home.html", context={"principal": principal, "organization": org})

@@ -1,0 +1,109 @@
+"""Request and response bodies of the identity API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Generic, Literal, TypeVar
+from uuid import UUID
+
+import msgspec
+
+from api.tables import ApiKey, Organization, StaffUser
+
+T = TypeVar("T")
+RoleName = Literal["staff", "manager", "admin"]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Input(msgspec.Struct, forbid_unknown_fields=True):
+    """Base of request bodies: unknown fields are an error, never silently ignored."""
+
+
+class OrganizationOut(msgspec.Struct):
+    """An organisation."""
+
+    id: UUID
+    slug: str
+    name: str
+    timezone: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, org: Organization) -> OrganizationOut:
+        return cls(org.id, org.slug, org.name, org.timezone, org.created_at)
+
+
+class MeOut(msgspec.Struct):
+    """Who the credential belongs to."""
+
+    organization: OrganizationOut
+    role: str
+    kind: Literal["api_key", "user"]
+    name: str
+    user_id: UUID | None = None
+    api_key_id: UUID | None = None
+
+
+class ApiKeyIn(Input):
+    """Create an API key."""
+
+    name: Name
+    role: RoleName
+
+
+class ApiKeyOut(msgspec.Struct):
+    """An API key, never with its secret."""
+
+    id: UUID
+    name: str
+    prefix: str
+    role: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyOut:
+        return cls(
+            key.id, key.name, key.prefix, key.role, key.created_at, key.last_used_at, key.revoked_at
+        )
+
+
+class ApiKeyCreated(ApiKeyOut):
+    """A new API key: ``key`` is shown this once and cannot be recovered."""
+
+    key: str = ""
+
+
+class UserIn(Input):
+    """Create a staff user."""
+
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+    role: RoleName
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class UserOut(msgspec.Struct):
+    """A staff user (never the password hash)."""
+
+    id: UUID
+    email: str
+    name: str
+    role: str
+    active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+    @classmethod
+    def of(cls, user: StaffUser) -> UserOut:
+        return cls(
+            user.id, user.email, user.name, user.role, user.active, user.created_at, user.last_login_at
+        )
+
+
+class Page(msgspec.Struct, Generic[T]):
+    """A list response: items plus the cursor of the next page (None at the end)."""
+
+    items: list[T]
+    next_cursor: str | None = None

@@ -1,0 +1,51 @@
+"""Identity and tenancy tables: organisations, staff users and API keys."""
+
+from piccolo.columns import (
+    UUID,
+    Boolean,
+    ForeignKey,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+
+class Organization(Table):
+    """A tenant: every other row belongs to exactly one organisation."""
+
+    id = UUID(primary_key=True)
+    slug = Varchar(length=64, unique=True)
+    name = Varchar(length=200)
+    timezone = Varchar(length=64, default="UTC")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class StaffUser(Table):
+    """A person who logs in to the pages (front-line staff, manager or admin)."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
+    email = Varchar(length=254, unique=True)
+    name = Varchar(length=200, default="")
+    role = Varchar(length=16)
+    password_hash = Varchar(length=255)
+    active = Boolean(default=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_login_at = Timestamptz(null=True, default=None)
+
+
+class ApiKey(Table):
+    """A bearer credential: shown once, stored as a SHA-256 digest, found by its prefix."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
+    name = Varchar(length=200)
+    prefix = Varchar(length=16, unique=True)
+    key_hash = Varchar(length=64)
+    role = Varchar(length=16)
+    created_by = ForeignKey(references=StaffUser, null=True, on_delete=OnDelete.set_null)
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_used_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)

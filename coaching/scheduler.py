@@ -1,0 +1,48 @@
+"""The scheduler loop: periodically claims due work and publishes it to the broker.
+
+The coaching pipeline fills :func:`tick` (claim due nudges, re-publish stale claims,
+materialise steps on the rolling horizon). It is safe to run several schedulers: every
+claim is an atomic conditional update in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("slipguard.scheduler")
+
+Job = Callable[[], Awaitable[int]]
+JOBS: list[Job] = []
+
+
+def register(job: Job) -> Job:
+    """Add a job that :func:`tick` runs each interval; it returns how many items it handled."""
+    JOBS.append(job)
+    return job
+
+
+async def tick() -> int:
+    """Run every registered job once; a failing job is logged and does not stop the others."""
+    handled = 0
+    for job in JOBS:
+        try:
+            handled += await job()
+        except Exception:
+            log.exception("scheduler job %s failed", getattr(job, "__name__", job))
+    return handled
+
+
+async def run_scheduler(stop: asyncio.Event, interval: float) -> None:
+    """Tick every ``interval`` seconds until ``stop`` is set."""
+    log.info("scheduler started", extra={"interval_s": interval, "jobs": len(JOBS)})
+    while not stop.is_set():
+        handled = await tick()
+        if handled:
+            log.info("scheduler tick", extra={"handled": handled})
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+    log.info("scheduler stopped")

@@ -1,0 +1,46 @@
+"""One worker process: a Dramatiq Worker over the configured broker until SIGTERM/SIGINT.
+
+``slipguard worker`` runs several of these under :mod:`coaching.supervisor`, which
+restarts any that die (the plain ``dramatiq`` CLI exits when one child is killed).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+import dramatiq
+
+from api.observability import configure_logging
+from settings import get_settings
+
+
+def main(threads: int | None = None) -> int:
+    """Run until signalled; returns the exit code."""
+    settings = get_settings()
+    configure_logging(settings.server)
+    if settings.broker.kind == "memory":
+        print("error: SLIPGUARD_BROKER_URL is not set; a separate worker needs redis:// or "
+              "amqp:// (without it, `slipguard serve` runs the worker in-process)", file=sys.stderr)
+        return 2
+    import coaching.actors  # noqa: F401 - registers the actors on the broker
+    from coaching.broker import broker
+
+    broker.emit_after("process_boot")
+    worker = dramatiq.Worker(broker, worker_threads=threads or settings.broker.worker_threads)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker.start()
+    logging.getLogger("slipguard.worker").info("worker started", extra={"queues": sorted(broker.get_declared_queues())})
+    stop.wait()
+    worker.stop()
+    broker.close()
+    return 0
+
+
+if __name__ == "__main__":
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else None
+    sys.exit(main(threads))

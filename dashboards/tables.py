@@ -1,0 +1,1 @@
+"""Dashboard tables (countermeasures, service standards)."""

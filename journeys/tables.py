@@ -1,0 +1,1 @@
+"""Journey tables (definitions, customers, enrollments, steps, slips)."""
