@@ -57,7 +57,8 @@ class Secret:
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
     """Per-user data directory (XDG), always absolute."""
-    base = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    home = env.get("HOME") or os.path.expanduser("~")
+    base = env.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
     return Path(base).resolve() / "slipguard"
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, get, post
-from litestar.params import Body
+from litestar.params import FromPath, JSONBody
 
 from api import services
 from api.auth import principal_of, requires
@@ -47,7 +47,7 @@ class IdentityController(Controller):
         return Page(items=[ApiKeyOut.of(k) for k in keys])
 
     @post("/api-keys", guards=[requires("admin")])
-    async def create_key(self, request: AnyRequest, data: ApiKeyIn = Body()) -> ApiKeyCreated:
+    async def create_key(self, request: AnyRequest, data: JSONBody[ApiKeyIn]) -> ApiKeyCreated:
         """Create a key; the response is the only time the secret is shown."""
         p = principal_of(request)
         key, token = await services.create_api_key(p.tenant, data.name, data.role, p.user_id)
@@ -55,12 +55,12 @@ class IdentityController(Controller):
         return ApiKeyCreated(**{f: getattr(out, f) for f in out.__struct_fields__}, key=token)
 
     @get("/api-keys/{key_id:uuid}", guards=[requires("admin")])
-    async def get_key(self, request: AnyRequest, key_id: UUID) -> ApiKeyOut:
+    async def get_key(self, request: AnyRequest, key_id: FromPath[UUID]) -> ApiKeyOut:
         """One API key."""
         return ApiKeyOut.of(await services.get_api_key(principal_of(request).tenant, key_id))
 
     @post("/api-keys/{key_id:uuid}/revoke", guards=[requires("admin")], status_code=200)
-    async def revoke_key(self, request: AnyRequest, key_id: UUID) -> ApiKeyOut:
+    async def revoke_key(self, request: AnyRequest, key_id: FromPath[UUID]) -> ApiKeyOut:
         """Revoke a key at once; requests with it get 401 from now on."""
         return ApiKeyOut.of(await services.revoke_api_key(principal_of(request).tenant, key_id))
 
@@ -71,7 +71,7 @@ class IdentityController(Controller):
         return Page(items=[UserOut.of(u) for u in users])
 
     @post("/users", guards=[requires("admin")])
-    async def create_user(self, request: AnyRequest, data: UserIn = Body()) -> UserOut:
+    async def create_user(self, request: AnyRequest, data: JSONBody[UserIn]) -> UserOut:
         """Create a staff user who can log in to the pages."""
         user = await services.create_user(
             principal_of(request).tenant, data.email, data.role, data.password, data.name
@@ -79,6 +79,6 @@ class IdentityController(Controller):
         return UserOut.of(user)
 
     @get("/users/{user_id:uuid}", guards=[requires("manager")])
-    async def get_user(self, request: AnyRequest, user_id: UUID) -> UserOut:
+    async def get_user(self, request: AnyRequest, user_id: FromPath[UUID]) -> UserOut:
         """One staff user."""
         return UserOut.of(await services.get_user(principal_of(request).tenant, user_id))

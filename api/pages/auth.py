@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from api import services
@@ -29,7 +28,7 @@ class AuthPages(Controller):
     include_in_schema = False
 
     @get("/login")
-    async def login_form(self, request: AnyRequest, next: str = "/") -> Template:  # noqa: A002
+    async def login_form(self, request: AnyRequest, next: FromQuery[str] = "/") -> Template:  # noqa: A002
         """The login form."""
         return Template("login.html", context={"next": safe_next(next), "email": "", "error": None})
 
@@ -37,7 +36,7 @@ class AuthPages(Controller):
     async def login(
         self,
         request: AnyRequest,
-        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: URLEncodedBody[dict[str, str]],
     ) -> Response[Any]:
         """Check the password and start a session; the same message for any mismatch."""
         email = data.get("email", "").strip()

@@ -7,6 +7,7 @@ response headers nor Retry-After, so the clients keep the last response's header
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import math
 import threading
@@ -63,6 +64,16 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
+
+
+def _basic_auth(username: str, password: str) -> str:
+    """Build an HTTP Basic Authorization header value."""
+    raw = f"{username}:{password}"
+    try:
+        encoded = raw.encode("latin-1")
+    except UnicodeEncodeError:
+        encoded = raw.encode()
+    return "Basic " + base64.b64encode(encoded).decode("ascii")
 
 
 def _copy_headers(headers: Any) -> CaseInsensitiveDict[str]:
@@ -146,13 +157,16 @@ class RedirectingAsyncTwilioHttpClient(AsyncTwilioHttpClient):
     ) -> Response:
         """Send the request (to base_url when set) and remember its response headers."""
         self._headers.set(None)
+        if auth is not None:
+            # aiohttp deprecates its auth= parameter; an explicit header means the same thing.
+            headers = {**(headers or {}), "Authorization": _basic_auth(*auth)}
         response: Response = await super().request(
             method,
             rewrite_url(url, self.base_url),
             params=params,
             data=data,
             headers=headers,
-            auth=auth,
+            auth=None,
             timeout=self.timeout if timeout is None else timeout,
             allow_redirects=allow_redirects,
         )

@@ -45,7 +45,7 @@ class ServiceUnavailable(Exception):
     """A backing service could not be found or started; the message says how to provide one."""
 
 
-@dataclass
+@dataclass(eq=False)
 class RunningService:
     """A private service instance started by this module, removed again by stop()."""
 
@@ -54,6 +54,7 @@ class RunningService:
     workdir: Path
     _teardown: Callable[[], None] = field(repr=False)
     _stopped: bool = field(default=False, repr=False)
+    _owner_pid: int = field(default_factory=os.getpid, repr=False)
 
     def stop(self) -> None:
         """Stop the instance and delete its working directory (idempotent)."""
@@ -72,7 +73,18 @@ class RunningService:
 _lock = threading.RLock()
 _running: list[RunningService] = []
 _results: dict[str, str | ServiceUnavailable] = {}
+_key_locks: dict[str, threading.Lock] = {}
 _atexit_registered = False
+
+
+def _stop_at_exit() -> None:
+    """Tear down at interpreter exit, but only in the process that started the instances."""
+    # A forked child (e.g. a worker process) inherits the registry but must not stop
+    # servers its parent is still using.
+    with _lock:
+        mine = [service for service in _running if service._owner_pid == os.getpid()]
+    for service in reversed(mine):
+        service.stop()
 
 
 def free_port() -> int:
@@ -280,17 +292,17 @@ def start_redis() -> RunningService:
 
 def start_rabbitmq() -> RunningService:
     """Start a private RabbitMQ node (no plugins) with its own cookie and data directory."""
-    how = (
-        f"set {AMQP_URL_ENV}=amqp://USER:PASS@HOST:PORT/%2F to use a running broker, "
-        "or install rabbitmq-server (e.g. `apt-get install rabbitmq-server`)"
-    )
+    use_env = f"set {AMQP_URL_ENV}=amqp://USER:PASS@HOST:PORT/%2F to use a running broker"
     # Debian's /usr/sbin scripts switch to the rabbitmq user with the system cookie; the real
     # scripts behind them can run as the current user with a private HOME and cookie.
     libexec = ["/usr/lib/rabbitmq/bin"]
     server = _which("rabbitmq-server", libexec, prefer_dirs=True)
     ctl = _which("rabbitmqctl", libexec, prefer_dirs=True)
     if server is None or ctl is None:
-        raise ServiceUnavailable(f"RabbitMQ is not available: {how}.")
+        raise ServiceUnavailable(
+            f"RabbitMQ is not available: {use_env}, or install rabbitmq-server "
+            "(e.g. `apt-get install rabbitmq-server`)."
+        )
     import pika
 
     workdir = Path(tempfile.mkdtemp(prefix="slipguard-rabbitmq-"))
@@ -346,8 +358,8 @@ def start_rabbitmq() -> RunningService:
         while True:
             if proc.poll() is not None:
                 raise ServiceUnavailable(
-                    f"private RabbitMQ node exited with status {proc.returncode} "
-                    f"({_tail(log)}); {how}."
+                    f"the private RabbitMQ node exited with status {proc.returncode}; "
+                    f"{use_env}. Node output: {_tail(log)}"
                 )
             # A plain TCP probe first: pika logs every refused connection at ERROR level.
             if _port_open(port):
@@ -358,8 +370,8 @@ def start_rabbitmq() -> RunningService:
                     pass
             if time.monotonic() - started > RABBITMQ_START_TIMEOUT:
                 raise ServiceUnavailable(
-                    f"private RabbitMQ node did not accept AMQP connections within "
-                    f"{RABBITMQ_START_TIMEOUT:.0f} s ({_tail(log)}); {how}."
+                    "the private RabbitMQ node did not accept AMQP connections within "
+                    f"{RABBITMQ_START_TIMEOUT:.0f} s; {use_env}. Node output: {_tail(log)}"
                 )
             time.sleep(0.25)
     except BaseException:
@@ -371,6 +383,9 @@ def start_rabbitmq() -> RunningService:
 def _find(key: str, env_var: str, start: Callable[[], RunningService]) -> str:
     """Resolve one service once per process: env var, then a private instance."""
     with _lock:
+        key_lock = _key_locks.setdefault(key, threading.Lock())
+    # One lock per service, so a slow RabbitMQ start does not hold up a Redis lookup.
+    with key_lock:
         result = _results.get(key)
         if result is None:
             configured = os.environ.get(env_var, "").strip()
@@ -381,7 +396,8 @@ def _find(key: str, env_var: str, start: Callable[[], RunningService]) -> str:
                     result = start().url
                 except ServiceUnavailable as exc:
                     result = exc
-            _results[key] = result
+            with _lock:
+                _results[key] = result
     if isinstance(result, ServiceUnavailable):
         # A fresh exception so repeated failures don't grow one shared traceback.
         raise ServiceUnavailable(str(result))
@@ -394,7 +410,7 @@ def _register(service: RunningService) -> RunningService:
     with _lock:
         _running.append(service)
         if not _atexit_registered:
-            atexit.register(stop_services)
+            atexit.register(_stop_at_exit)
             _atexit_registered = True
     return service
 
@@ -522,7 +538,13 @@ def _tail(path: Path | None, limit: int = 800) -> str:
         text = path.read_text(errors="replace").strip()
     except OSError:
         return "no log"
-    return text[-limit:] if text else "empty log"
+    if not text:
+        return "empty log"
+    if len(text) <= limit:
+        return text
+    # Start at a line boundary so the excerpt reads cleanly.
+    excerpt = text[-limit:]
+    return "..." + excerpt[excerpt.find("\n") + 1 :]
 
 
 def _quote_ident(name: str) -> str:

@@ -1,0 +1,88 @@
+"""The real ``slipguard`` command against the test database."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from typing import Any
+
+from tests.conftest import slipguard_bin
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [slipguard_bin(), *args],
+        capture_output=True,
+        text=True,
+        env=env or dict(os.environ),
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+async def test_init_then_keys_create_gives_a_working_key(client: Any) -> None:
+    slug = f"cli-{secrets.token_hex(3)}"
+    init = run("init", "--org", slug, "--org-name", "CLI Clinic", "--admin-email", f"admin@{slug}.test")
+    assert init.returncode == 0, init.stderr
+    admin_key = init.stdout.strip()
+    assert admin_key.startswith("sg_") and "\n" not in admin_key
+    assert "generated admin password" in init.stderr
+
+    again = run("init", "--org", slug, "--org-name", "CLI Clinic", "--admin-email", f"other@{slug}.test")
+    assert again.returncode == 1
+    assert "already exists" in again.stderr and "Traceback" not in again.stderr
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {admin_key}"})
+    assert me.json()["role"] == "admin"
+
+    created = run("keys", "create", "--org", slug, "--role", "staff", "--name", "front desk")
+    assert created.returncode == 0, created.stderr
+    staff_key = created.stdout.strip()
+    assert staff_key.count("\n") == 0 and staff_key.startswith("sg_")
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {staff_key}"})
+    assert me.status_code == 200 and me.json()["role"] == "staff"
+    assert (await client.get("/api/v1/users", headers={"Authorization": f"Bearer {staff_key}"})).status_code == 403
+
+    listed = run("keys", "list", "--org", slug)
+    assert "front desk" in listed.stdout and staff_key not in listed.stdout
+
+    user = run("users", "create", "--org", slug, "--email", f"m@{slug}.test", "--role", "manager", "--password", "a long password")
+    assert user.returncode == 0, user.stderr
+
+
+def test_invalid_database_url_is_one_line_exit_2() -> None:
+    env = dict(os.environ, SLIPGUARD_DATABASE_URL="mysql://127.0.0.1/app")
+    result = run("migrate", env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: SLIPGUARD_DATABASE_URL: unsupported database URL 'mysql://127.0.0.1/app'; "
+        "use sqlite:////abs/path.db or postgresql://user@host:port/dbname"
+    ]
+
+
+def test_unreachable_database_names_the_setting(free_port: int) -> None:
+    env = dict(os.environ, SLIPGUARD_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port}/x")
+    result = run("migrate", env=env)
+    assert result.returncode == 2
+    assert "SLIPGUARD_DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_org_and_bad_role_are_clear(client: Any) -> None:
+    result = run("keys", "create", "--org", "no-such-org", "--role", "staff", "--name", "x")
+    assert result.returncode == 1 and "no organisation 'no-such-org'" in result.stderr
+    result = run("keys", "create", "--org", "x", "--role", "owner", "--name", "x")
+    assert result.returncode == 2 and "owner" in result.stderr
+
+
+def test_every_command_has_help() -> None:
+    for args in (["--help"], ["init", "--help"], ["keys", "create", "--help"], ["users", "create", "--help"],
+                 ["migrate", "--help"], ["serve", "--help"], ["worker", "--help"], ["scheduler", "--help"]):
+        result = run(*args)
+        assert result.returncode == 0 and "Usage:" in result.stdout, args
+
+
+def test_separate_workers_need_a_broker() -> None:
+    result = run("worker")
+    assert result.returncode == 2 and "SLIPGUARD_BROKER_URL" in result.stderr
+    result = run("serve", "--workers", "2")
+    assert result.returncode == 2 and "SLIPGUARD_BROKER_URL" in result.stderr

@@ -1,0 +1,92 @@
+"""Every route registered on the app, called with another organisation's admin key.
+
+New routes are covered automatically: a route with a path parameter this test does not
+know fails the test until a fixture object is added to OBJECTS below.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from litestar.routes import HTTPRoute
+
+from tests.conftest import Org
+
+# Paths that are not organisation data (probes, docs, static files, the login pages).
+PUBLIC = re.compile(r"^/(healthz|readyz|metrics|schema|static|login|logout)(/|$)|^/$")
+
+# path parameter name -> an object of the *victim* organisation
+OBJECTS: dict[str, Callable[[Org], Any]] = {
+    "key_id": lambda org: org.key_ids["manager"],
+    "user_id": lambda org: org.users["manager"].id,
+}
+
+# Bodies that pass validation, so a route cannot answer 422 before it checks ownership.
+BODIES: dict[tuple[str, str], Any] = {}
+
+
+def api_routes(app: Any) -> list[tuple[str, str]]:
+    out = []
+    for route in app.routes:
+        if isinstance(route, HTTPRoute) and not PUBLIC.match(route.path):
+            for method in sorted(route.methods):
+                if method not in ("HEAD", "OPTIONS"):
+                    out.append((method, route.path))
+    return out
+
+
+def fill(path: str, victim: Org) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in OBJECTS, f"route {path} has path parameter {name!r}: add it to OBJECTS"
+        return str(OBJECTS[name](victim))
+
+    return re.sub(r"\{(\w+)(?::\w+)?\}", one, path)
+
+
+def shape(response: Any, path: str) -> tuple[int, str]:
+    """Status and body with the requested ids and the request id blanked out."""
+    text = response.text.replace(response.headers.get("x-request-id", "-"), "RID")
+    for part in path.split("/"):
+        if len(part) == 36:
+            text = text.replace(part, "ID")
+    return response.status_code, text
+
+
+def victim_ids(victim: Org) -> list[str]:
+    return [str(v) for v in victim.key_ids.values()] + [str(u.id) for u in victim.users.values()]
+
+
+async def test_no_route_reads_or_changes_another_organisations_objects(
+    app: Any, client: Any, org: Org, other_org: Org
+) -> None:
+    routes = api_routes(app)
+    assert len(routes) >= 9, routes
+    attacker = other_org.auth("admin")
+    for method, template in routes:
+        path = fill(template, org)
+        body = BODIES.get((method, template), {} if method in ("POST", "PUT", "PATCH") else None)
+        response = await client.request(method, path, headers=attacker, json=body)
+        where = f"{method} {template}"
+        if "{" in template:
+            assert response.status_code == 404, f"{where}: {response.status_code} {response.text}"
+            # Indistinguishable from an id that exists nowhere: existence does not leak.
+            nowhere = re.sub(r"[0-9a-f-]{36}", str(uuid.uuid4()), path)
+            baseline = await client.request(method, nowhere, headers=attacker, json=body)
+            assert shape(response, path) == shape(baseline, nowhere), where
+        else:
+            assert response.status_code < 500, f"{where}: {response.text}"
+            for victim_id in victim_ids(org):
+                assert victim_id not in response.text, f"{where} leaked {victim_id}"
+    # and nothing of the victim's changed: its keys still work
+    for role in ("staff", "manager", "admin"):
+        assert (await client.get("/api/v1/me", headers=org.auth(role))).status_code == 200
+
+
+async def test_every_api_route_requires_a_key(app: Any, client: Any, org: Org) -> None:
+    for method, template in api_routes(app):
+        response = await client.request(method, fill(template, org))
+        assert response.status_code == 401, f"{method} {template}: {response.status_code}"
