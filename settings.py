@@ -80,7 +80,9 @@ class DatabaseSettings:
         return Path(self.url.removeprefix("sqlite:///"))
 
     def __repr__(self) -> str:
-        return f"DatabaseSettings(url={redact_url(self.url)!r}, pool={self.pool_min}..{self.pool_max})"
+        return (
+            f"DatabaseSettings(url={redact_url(self.url)!r}, pool={self.pool_min}..{self.pool_max})"
+        )
 
 
 @dataclass(frozen=True)
@@ -180,11 +182,11 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
 
-    def str(self, name: str, default: str = "") -> str:
+    def text(self, name: str, default: str = "") -> str:
         return self.env.get(PREFIX + name, default).strip()
 
-    def int(self, name: str, default: int, minimum: int = 0) -> int:
-        raw = self.str(name)
+    def whole(self, name: str, default: int, minimum: int = 0) -> int:
+        raw = self.text(name)
         if not raw:
             return default
         try:
@@ -195,8 +197,8 @@ class _Reader:
             raise SettingsError(name, f"must be at least {minimum}, got {value}")
         return value
 
-    def float(self, name: str, default: float) -> float:
-        raw = self.str(name)
+    def number(self, name: str, default: float) -> float:
+        raw = self.text(name)
         if not raw:
             return default
         try:
@@ -207,8 +209,8 @@ class _Reader:
             raise SettingsError(name, f"must be positive, got {raw}")
         return value
 
-    def bool(self, name: str, default: bool) -> bool:
-        raw = self.str(name).lower()
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name).lower()
         if not raw:
             return default
         if raw in {"1", "true", "yes", "on"}:
@@ -219,7 +221,7 @@ class _Reader:
 
 
 def _database(r: _Reader, data_dir: Path) -> DatabaseSettings:
-    url = r.str("DATABASE_URL") or f"sqlite:///{data_dir / 'slipguard.sqlite3'}"
+    url = r.text("DATABASE_URL") or f"sqlite:///{data_dir / 'slipguard.sqlite3'}"
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "sqlite":
         path = url.removeprefix("sqlite:///")
@@ -242,15 +244,15 @@ def _database(r: _Reader, data_dir: Path) -> DatabaseSettings:
             f"unsupported database URL {redact_url(url)!r}; "
             "use sqlite:////abs/path.db or postgresql://user@host:port/dbname",
         )
-    pool_min = r.int("DATABASE_POOL_MIN", 1, minimum=1)
-    pool_max = r.int("DATABASE_POOL_MAX", 10, minimum=1)
+    pool_min = r.whole("DATABASE_POOL_MIN", 1, minimum=1)
+    pool_max = r.whole("DATABASE_POOL_MAX", 10, minimum=1)
     if pool_max < pool_min:
         raise SettingsError("DATABASE_POOL_MAX", f"must be >= DATABASE_POOL_MIN ({pool_min})")
     return DatabaseSettings(url=url, pool_min=pool_min, pool_max=pool_max)
 
 
 def _broker(r: _Reader) -> BrokerSettings:
-    url = r.str("BROKER_URL") or None
+    url = r.text("BROKER_URL") or None
     if url is not None and not url.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
         raise SettingsError(
             "BROKER_URL",
@@ -259,23 +261,25 @@ def _broker(r: _Reader) -> BrokerSettings:
         )
     return BrokerSettings(
         url=url,
-        heartbeat_timeout_ms=r.int("BROKER_HEARTBEAT_TIMEOUT_MS", 10_000, minimum=1000),
-        worker_threads=r.int("WORKER_THREADS", 4, minimum=1),
+        heartbeat_timeout_ms=r.whole("BROKER_HEARTBEAT_TIMEOUT_MS", 10_000, minimum=1000),
+        worker_threads=r.whole("WORKER_THREADS", 4, minimum=1),
     )
 
 
 def _server(r: _Reader) -> ServerSettings:
-    host = r.str("HOST", "127.0.0.1")
-    port = r.int("PORT", 8000, minimum=1)
+    host = r.text("HOST", "127.0.0.1")
+    port = r.whole("PORT", 8000, minimum=1)
     if port > 65535:
         raise SettingsError("PORT", f"must be at most 65535, got {port}")
-    public_url = r.str("PUBLIC_URL", f"http://{host}:{port}").rstrip("/")
+    public_url = r.text("PUBLIC_URL", f"http://{host}:{port}").rstrip("/")
     if not public_url.startswith(("http://", "https://")):
-        raise SettingsError("PUBLIC_URL", f"must start with http:// or https://, got {public_url!r}")
-    secret = r.str("SECRET_KEY")
+        raise SettingsError(
+            "PUBLIC_URL", f"must start with http:// or https://, got {public_url!r}"
+        )
+    secret = r.text("SECRET_KEY")
     if secret and len(secret) < 32:
         raise SettingsError("SECRET_KEY", "must be at least 32 characters")
-    level = r.str("LOG_LEVEL", "INFO").upper()
+    level = r.text("LOG_LEVEL", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise SettingsError("LOG_LEVEL", f"expected DEBUG, INFO, WARNING or ERROR, got {level!r}")
     return ServerSettings(
@@ -283,15 +287,17 @@ def _server(r: _Reader) -> ServerSettings:
         port=port,
         public_url=public_url,
         secret_key=Secret(secret),
-        secure_cookies=r.bool("SECURE_COOKIES", public_url.startswith("https://")),
-        max_body_bytes=r.int("MAX_BODY_BYTES", 1_048_576, minimum=1024),
+        secure_cookies=r.flag("SECURE_COOKIES", public_url.startswith("https://")),
+        max_body_bytes=r.whole("MAX_BODY_BYTES", 1_048_576, minimum=1024),
         log_level=level,
-        log_json=r.bool("LOG_JSON", True),
-        metrics_enabled=r.bool("METRICS_ENABLED", True),
+        log_json=r.flag("LOG_JSON", True),
+        metrics_enabled=r.flag("METRICS_ENABLED", True),
     )
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: str | None = None) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | None = None
+) -> Settings:
     """Build settings from the environment (plus an optional .env that never overrides it)."""
     env = dict(os.environ if environ is None else environ)
     path = env_file if env_file is not None else env.get(PREFIX + "ENV_FILE", ".env")
@@ -300,7 +306,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | None
             if value is not None:
                 env.setdefault(key, value)
     r = _Reader(env)
-    data_dir_raw = r.str("DATA_DIR")
+    data_dir_raw = r.text("DATA_DIR")
     if data_dir_raw and not os.path.isabs(data_dir_raw):
         raise SettingsError("DATA_DIR", f"must be an absolute path, got {data_dir_raw!r}")
     data_dir = Path(data_dir_raw) if data_dir_raw else default_data_dir(env)
@@ -310,22 +316,22 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | None
         broker=_broker(r),
         server=_server(r),
         twilio=TwilioSettings(
-            account_sid=r.str("TWILIO_ACCOUNT_SID"),
-            auth_token=Secret(r.str("TWILIO_AUTH_TOKEN")),
-            from_number=r.str("TWILIO_FROM_NUMBER"),
-            messaging_service_sid=r.str("TWILIO_MESSAGING_SERVICE_SID"),
-            api_base=r.str("TWILIO_API_BASE"),
+            account_sid=r.text("TWILIO_ACCOUNT_SID"),
+            auth_token=Secret(r.text("TWILIO_AUTH_TOKEN")),
+            from_number=r.text("TWILIO_FROM_NUMBER"),
+            messaging_service_sid=r.text("TWILIO_MESSAGING_SERVICE_SID"),
+            api_base=r.text("TWILIO_API_BASE"),
         ),
         email=EmailSettings(
-            smtp_host=r.str("SMTP_HOST"),
-            smtp_port=r.int("SMTP_PORT", 587, minimum=1),
-            smtp_username=r.str("SMTP_USERNAME"),
-            smtp_password=Secret(r.str("SMTP_PASSWORD")),
-            starttls=r.bool("SMTP_STARTTLS", True),
-            from_address=r.str("EMAIL_FROM", "Slipguard <no-reply@localhost>"),
+            smtp_host=r.text("SMTP_HOST"),
+            smtp_port=r.whole("SMTP_PORT", 587, minimum=1),
+            smtp_username=r.text("SMTP_USERNAME"),
+            smtp_password=Secret(r.text("SMTP_PASSWORD")),
+            starttls=r.flag("SMTP_STARTTLS", True),
+            from_address=r.text("EMAIL_FROM", "Slipguard <no-reply@localhost>"),
         ),
-        scheduler=SchedulerSettings(interval_seconds=r.float("SCHEDULER_INTERVAL_SECONDS", 5.0)),
-        default_phone_region=r.str("DEFAULT_PHONE_REGION", "US").upper(),
+        scheduler=SchedulerSettings(interval_seconds=r.number("SCHEDULER_INTERVAL_SECONDS", 5.0)),
+        default_phone_region=r.text("DEFAULT_PHONE_REGION", "US").upper(),
     )
 
 

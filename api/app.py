@@ -14,12 +14,12 @@ from typing import Any
 
 from litestar import Litestar, Request, Response
 from litestar.config.csrf import CSRFConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
@@ -59,7 +59,9 @@ def _login_redirect(request: Request[Any, Any, Any], _: LoginRequired) -> Respon
     return Redirect(f"/login?next={request.url.path}", status_code=303)
 
 
-def create_app(settings: Settings | None = None, *, embedded_worker: bool | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, *, embedded_worker: bool | None = None
+) -> Litestar:
     """Build the application.
 
     ``embedded_worker`` (default: when no broker URL is set) runs Dramatiq worker threads
@@ -93,7 +95,9 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
         HealthController,
         IdentityController,
         AuthPages,
-        create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False),
+        create_static_files_router(
+            path="/static", directories=[HERE / "static"], include_in_schema=False
+        ),
     ]
     middleware: list[Any] = [
         RequestContextMiddleware,
@@ -106,7 +110,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
             max_age=12 * 3600,
             exclude=["^/api/", *PUBLIC_PATHS],
         ).middleware,
-        DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS + ["^/login", "^/logout"]),
+        DefineMiddleware(AuthMiddleware, exclude=[*PUBLIC_PATHS, "^/login", "^/logout"]),
     ]
     if settings.server.metrics_enabled:
         route_handlers.append(PrometheusController)

@@ -37,12 +37,16 @@ class LoginRequired(NotAuthorizedException):
 class AuthMiddleware(AbstractAuthenticationMiddleware):
     """Resolve the caller to a :class:`Principal` (or None on pages)."""
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         if connection.scope["path"].startswith("/api/"):
             header = connection.headers.get("authorization", "")
             scheme, _, token = header.partition(" ")
             if not header:
-                raise NotAuthorizedException("missing credentials: send Authorization: Bearer <API key>")
+                raise NotAuthorizedException(
+                    "missing credentials: send Authorization: Bearer <API key>"
+                )
             if scheme.lower() != "bearer" or not token.strip():
                 raise NotAuthorizedException("use Authorization: Bearer <API key>")
             try:

@@ -85,7 +85,9 @@ def migrate() -> None:
     """Create or upgrade the database schema."""
     settings = settings_or_exit()
     applied = run_db(_migrate)
-    click.echo(f"database {redact_url(settings.database.url)}: {applied} migration(s) applied", err=True)
+    click.echo(
+        f"database {redact_url(settings.database.url)}: {applied} migration(s) applied", err=True
+    )
 
 
 @main.command()
@@ -105,7 +107,8 @@ def init(slug: str, org_name: str, admin_email: str, admin_password: str | None)
         except OrganizationExists:
             fail(
                 f"organisation {slug!r} already exists; nothing was changed. "
-                f"Create another key with: slipguard keys create --org {slug} --role admin --name NAME"
+                "Create another key with: "
+                f"slipguard keys create --org {slug} --role admin --name NAME"
             )
 
     result = run_db(work)
@@ -114,6 +117,40 @@ def init(slug: str, org_name: str, admin_email: str, admin_password: str | None)
         click.echo(f"generated admin password: {result.password}", err=True)
     click.echo("admin API key (shown once, store it now):", err=True)
     click.echo(result.api_key)
+
+
+DEMO_SLUG = "demo"
+DEMO_EMAIL = "admin@demo.example"
+
+
+@main.command()
+def demo() -> None:
+    """Create the demo organisation once and print how to log in (kept in the data dir)."""
+    from api import services
+    from api.errors import OrganizationExists
+
+    settings = settings_or_exit()
+    saved = settings.data_dir / "demo-login.txt"
+
+    async def work() -> services.Bootstrap | None:
+        await _migrate()
+        try:
+            return await services.bootstrap(DEMO_SLUG, "Demo Clinic", DEMO_EMAIL, None)
+        except OrganizationExists:
+            return None
+
+    created = run_db(work)
+    if created is not None:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.touch(mode=0o600)
+        saved.write_text(
+            f"email: {DEMO_EMAIL}\npassword: {created.password}\napi key: {created.api_key}\n"
+        )
+    url = settings.server.public_url
+    if saved.exists():
+        click.echo(f"Demo login for {url}/login (from {saved}):\n{saved.read_text()}", err=True)
+    else:
+        click.echo(f"The demo organisation exists; log in at {url}/login.", err=True)
 
 
 @main.group()
@@ -152,7 +189,9 @@ def keys_list(slug: str) -> None:
     for key in run_db(work):
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
         used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
-        click.echo(f"{key.id}  sg_{key.prefix}_…  {key.role:<8} {state:<18} used {used:<16} {key.name}")
+        click.echo(
+            f"{key.id}  sg_{key.prefix}_…  {key.role:<8} {state:<18} used {used:<16} {key.name}"
+        )
 
 
 @keys.command("revoke")
@@ -181,7 +220,9 @@ def users() -> None:
 @click.option("--email", required=True)
 @click.option("--role", required=True, type=ROLE_CHOICE)
 @click.option("--name", default="", help="Display name.")
-@click.option("--password", default=None, help="Password (asked for, or generated when not a terminal).")
+@click.option(
+    "--password", default=None, help="Password (asked for, or generated when not a terminal)."
+)
 def users_create(slug: str, email: str, role: str, name: str, password: str | None) -> None:
     """Create a staff user who can log in to the pages."""
     import secrets
@@ -207,7 +248,9 @@ def users_create(slug: str, email: str, role: str, name: str, password: str | No
 
 
 @main.command()
-@click.option("--host", default=None, help="Interface to bind (default SLIPGUARD_HOST or 127.0.0.1).")
+@click.option(
+    "--host", default=None, help="Interface to bind (default SLIPGUARD_HOST or 127.0.0.1)."
+)
 @click.option("--port", default=None, type=int, help="Port (default SLIPGUARD_PORT or 8000).")
 @click.option(
     "--workers",
@@ -254,7 +297,12 @@ def worker(processes: int, threads: int | None) -> None:
     if settings.broker.kind == "memory":
         fail("SLIPGUARD_BROKER_URL is not set: separate workers need redis://… or amqp://…", 2)
     configure_logging(settings.server)
-    command = [sys.executable, "-m", "coaching.worker", str(threads or settings.broker.worker_threads)]
+    command = [
+        sys.executable,
+        "-m",
+        "coaching.worker",
+        str(threads or settings.broker.worker_threads),
+    ]
     sys.exit(Supervisor(SupervisorConfig(command=command, processes=processes)).run())
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import weakref
 from typing import Any
 
 from piccolo.engine.base import Engine
@@ -13,10 +15,47 @@ from piccolo.engine.sqlite import SQLiteEngine
 from settings import DatabaseSettings
 
 
+class LoopPoolPostgresEngine(PostgresEngine):
+    """A PostgresEngine that keeps one asyncpg pool per running event loop.
+
+    An asyncpg pool belongs to the loop that created it. One process may run several loops
+    (the API's, a Dramatiq worker's AsyncIO thread, a test's), so ``pool`` resolves to the
+    pool of the *current* loop; a loop without one opens a connection per query.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+        super().__init__(*args, **kwargs)
+
+    @staticmethod
+    def _loop() -> asyncio.AbstractEventLoop | None:
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+
+    @property  # type: ignore[override]
+    def pool(self) -> Any:
+        loop = self._loop()
+        return self._pools.get(loop) if loop is not None else None
+
+    @pool.setter
+    def pool(self, value: Any) -> None:
+        loop = self._loop()
+        if loop is None:
+            return
+        if value is None:
+            self._pools.pop(loop, None)
+        else:
+            self._pools[loop] = value
+
+
 def make_engine(db: DatabaseSettings) -> Engine[Any]:
     """Build the Piccolo engine for the configured database (no connections opened yet)."""
     if db.is_postgres:
-        return PostgresEngine(config={"dsn": db.url}, log_queries=False)
+        return LoopPoolPostgresEngine(config={"dsn": db.url}, log_queries=False)
     path = db.sqlite_path
     path.parent.mkdir(parents=True, exist_ok=True)
     # A long busy timeout lets concurrent writers queue instead of failing with "locked".
@@ -41,7 +80,7 @@ def prepare_sqlite(db: DatabaseSettings) -> None:
 
 
 async def start_pool(db: DatabaseSettings) -> None:
-    """Start a connection pool on the running loop (PostgreSQL only; a pool belongs to one loop)."""
+    """Start a connection pool for the running loop (PostgreSQL only)."""
     eng = engine()
     if isinstance(eng, PostgresEngine) and eng.pool is None:
         await eng.start_connection_pool(min_size=db.pool_min, max_size=db.pool_max)

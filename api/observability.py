@@ -84,7 +84,7 @@ class RequestContextMiddleware:
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id  # type: ignore[typeddict-unknown-key]
+        scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
 
@@ -103,7 +103,7 @@ class RequestContextMiddleware:
             user = scope.get("user")
             access_log.info(
                 "%s %s %s",
-                scope["method"],
+                scope.get("method", "-"),
                 scope["path"],
                 status,
                 extra={

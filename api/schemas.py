@@ -98,7 +98,13 @@ class UserOut(msgspec.Struct):
     @classmethod
     def of(cls, user: StaffUser) -> UserOut:
         return cls(
-            user.id, user.email, user.name, user.role, user.active, user.created_at, user.last_login_at
+            user.id,
+            user.email,
+            user.name,
+            user.role,
+            user.active,
+            user.created_at,
+            user.last_login_at,
         )
 
 

@@ -5,6 +5,7 @@ Used by the HTTP layer, the pages and the CLI alike; no Litestar here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import re
@@ -174,10 +175,8 @@ async def authenticate_password(email: str, password: str) -> Principal:
     """Check an email and password; raises InvalidCredentials on any mismatch."""
     user = await StaffUser.objects().where(StaffUser.email == email.strip().lower()).first()
     if user is None or not user.active:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
         raise InvalidCredentials("wrong email or password")
     try:
         _hasher.verify(user.password_hash, password)

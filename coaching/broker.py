@@ -38,7 +38,7 @@ class AppLoopThread(EventLoopThread):
         self.logger = log
         self.interrupt_check_ival = 0.1
 
-    def start(self, *, timeout: float | None = None) -> None:  # noqa: ARG002
+    def start(self, *, timeout: float | None = None) -> None:
         """Nothing to start: the owner runs the loop."""
 
     def stop(self) -> None:

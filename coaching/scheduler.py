@@ -8,6 +8,7 @@ claim is an atomic conditional update in the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -41,8 +42,6 @@ async def run_scheduler(stop: asyncio.Event, interval: float) -> None:
         handled = await tick()
         if handled:
             log.info("scheduler tick", extra={"handled": handled})
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
-        except TimeoutError:
-            pass
     log.info("scheduler stopped")

@@ -28,7 +28,9 @@ async def record_heartbeat(worker: str, token: str) -> None:
 
 async def heartbeats(token: str | None = None) -> list[dict[str, object]]:
     """Recent heartbeats (optionally only those answering ``token``), newest first."""
-    query = WorkerHeartbeat.select(WorkerHeartbeat.worker, WorkerHeartbeat.token, WorkerHeartbeat.seen_at)
+    query = WorkerHeartbeat.select(
+        WorkerHeartbeat.worker, WorkerHeartbeat.token, WorkerHeartbeat.seen_at
+    )
     if token is not None:
         query = query.where(WorkerHeartbeat.token == token)
     return await query.order_by(WorkerHeartbeat.seen_at, ascending=False).limit(20)

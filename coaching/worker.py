@@ -22,8 +22,11 @@ def main(threads: int | None = None) -> int:
     settings = get_settings()
     configure_logging(settings.server)
     if settings.broker.kind == "memory":
-        print("error: SLIPGUARD_BROKER_URL is not set; a separate worker needs redis:// or "
-              "amqp:// (without it, `slipguard serve` runs the worker in-process)", file=sys.stderr)
+        print(
+            "error: SLIPGUARD_BROKER_URL is not set; a separate worker needs redis:// or "
+            "amqp:// (without it, `slipguard serve` runs the worker in-process)",
+            file=sys.stderr,
+        )
         return 2
     import coaching.actors  # noqa: F401 - registers the actors on the broker
     from coaching.broker import broker
@@ -34,7 +37,9 @@ def main(threads: int | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
-    logging.getLogger("slipguard.worker").info("worker started", extra={"queues": sorted(broker.get_declared_queues())})
+    logging.getLogger("slipguard.worker").info(
+        "worker started", extra={"queues": sorted(broker.get_declared_queues())}
+    )
     stop.wait()
     worker.stop()
     broker.close()

@@ -42,7 +42,9 @@ def pytest_configure(config: pytest.Config) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="slipguard-test-"))
     _state["tmp"] = tmp
     for name in list(os.environ):
-        if name.startswith("SLIPGUARD_") and not name.startswith(("SLIPGUARD_TEST_", "SLIPGUARD_REQUIRE")):
+        if name.startswith("SLIPGUARD_") and not name.startswith(
+            ("SLIPGUARD_TEST_", "SLIPGUARD_REQUIRE")
+        ):
             del os.environ[name]
     os.environ.update(
         {
@@ -142,7 +144,9 @@ async def make_org(prefix: str = "org") -> Org:
     for role in ("staff", "manager", "admin"):
         key, token = await services.create_api_key(tenant, f"{role} key", role)
         keys[role], key_ids[role] = token, key.id
-        users[role] = await services.create_user(tenant, f"{role}@{slug}.test", role, password, role.title())
+        users[role] = await services.create_user(
+            tenant, f"{role}@{slug}.test", role, password, role.title()
+        )
     return Org(org.id, slug, keys, key_ids, users, password)
 
 
@@ -198,7 +202,10 @@ class LiveServer:
         import subprocess
 
         self.url = f"http://127.0.0.1:{port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="slipguard-serve-", suffix=".log", delete=False)
+        # Kept open for the child's lifetime, removed in stop().
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix="slipguard-serve-", suffix=".log", delete=False
+        )
         self.proc = subprocess.Popen(
             [slipguard_bin(), "serve", "--port", str(port), *(args or [])],
             env=env,
@@ -261,7 +268,11 @@ CHROMIUM_ARGS = [
 
 
 def chromium_path() -> str | None:
-    for candidate in (os.environ.get("SLIPGUARD_TEST_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+    for candidate in (
+        os.environ.get("SLIPGUARD_TEST_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+    ):
         if candidate and Path(candidate).exists():
             return candidate
     return None
@@ -272,7 +283,9 @@ async def browser() -> AsyncIterator[Any]:
     """Headless Chromium (the distribution's package) driven by Playwright."""
     path = chromium_path()
     if path is None:
-        missing("Chromium not found (install the 'chromium' package or set SLIPGUARD_TEST_CHROMIUM)")
+        missing(
+            "Chromium not found (install the 'chromium' package or set SLIPGUARD_TEST_CHROMIUM)"
+        )
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
@@ -281,3 +294,13 @@ async def browser() -> AsyncIterator[Any]:
             yield instance
         finally:
             await instance.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def db_pool(settings: Any) -> AsyncIterator[None]:
+    """A pool for the tests' own loop (the app under test runs its own loop and pool)."""
+    from api import db
+
+    await db.start_pool(settings.database)
+    yield
+    await db.close_pool()

@@ -12,6 +12,10 @@ from litestar import Controller, Response, get
 from api import db
 
 
+def _age(now: datetime, seen: Any) -> float:
+    return round((now - seen).total_seconds(), 1) if isinstance(seen, datetime) else -1.0
+
+
 class HealthController(Controller):
     """``/healthz`` (process up) and ``/readyz`` (database and broker reachable)."""
 
@@ -47,8 +51,15 @@ class HealthController(Controller):
         if checks["database"] == "ok":
             now = datetime.now(UTC)
             checks["workers"] = [
-                {"worker": h["worker"], "seen_seconds_ago": round((now - h["seen_at"]).total_seconds(), 1)}
+                {
+                    "worker": h["worker"],
+                    "seen_seconds_ago": _age(now, h["seen_at"]),
+                }
                 for h in await services.heartbeats()
             ]
-        body = {"status": "ready" if ok else "unavailable", "broker": type(broker).__name__, "checks": checks}
+        body = {
+            "status": "ready" if ok else "unavailable",
+            "broker": type(broker).__name__,
+            "checks": checks,
+        }
         return Response(body, status_code=200 if ok else 503)

@@ -10,7 +10,16 @@ from litestar.params import FromPath, JSONBody
 
 from api import services
 from api.auth import principal_of, requires
-from api.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut, MeOut, OrganizationOut, Page, UserIn, UserOut
+from api.schemas import (
+    ApiKeyCreated,
+    ApiKeyIn,
+    ApiKeyOut,
+    MeOut,
+    OrganizationOut,
+    Page,
+    UserIn,
+    UserOut,
+)
 
 AnyRequest = Request[Any, Any, Any]
 

@@ -28,7 +28,7 @@ class AuthPages(Controller):
     include_in_schema = False
 
     @get("/login")
-    async def login_form(self, request: AnyRequest, next: FromQuery[str] = "/") -> Template:  # noqa: A002
+    async def login_form(self, request: AnyRequest, next: FromQuery[str] = "/") -> Template:
         """The login form."""
         return Template("login.html", context={"next": safe_next(next), "email": "", "error": None})
 
@@ -45,8 +45,11 @@ class AuthPages(Controller):
         except InvalidCredentials:
             return Template(
                 "login.html",
-                context={"next": safe_next(data.get("next")), "email": email,
-                         "error": "Wrong email or password."},
+                context={
+                    "next": safe_next(data.get("next")),
+                    "email": email,
+                    "error": "Wrong email or password.",
+                },
                 status_code=401,
             )
         request.set_session({SESSION_USER: str(principal.user_id)})

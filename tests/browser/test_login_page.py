@@ -8,7 +8,9 @@ from typing import Any
 from tests.conftest import LiveServer, Org
 
 
-async def test_staff_logs_in_on_a_phone(browser: Any, live_server: LiveServer, org: Org, artifacts: Path) -> None:
+async def test_staff_logs_in_on_a_phone(
+    browser: Any, live_server: LiveServer, org: Org, artifacts: Path
+) -> None:
     context = await browser.new_context(viewport={"width": 360, "height": 740})
     page = await context.new_page()
     errors: list[str] = []

@@ -10,7 +10,9 @@ from typing import Any
 from tests.conftest import slipguard_bin
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [slipguard_bin(), *args],
         capture_output=True,
@@ -23,13 +25,17 @@ def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
 
 async def test_init_then_keys_create_gives_a_working_key(client: Any) -> None:
     slug = f"cli-{secrets.token_hex(3)}"
-    init = run("init", "--org", slug, "--org-name", "CLI Clinic", "--admin-email", f"admin@{slug}.test")
+    init = run(
+        "init", "--org", slug, "--org-name", "CLI Clinic", "--admin-email", f"admin@{slug}.test"
+    )
     assert init.returncode == 0, init.stderr
     admin_key = init.stdout.strip()
     assert admin_key.startswith("sg_") and "\n" not in admin_key
     assert "generated admin password" in init.stderr
 
-    again = run("init", "--org", slug, "--org-name", "CLI Clinic", "--admin-email", f"other@{slug}.test")
+    again = run(
+        "init", "--org", slug, "--org-name", "CLI Clinic", "--admin-email", f"other@{slug}.test"
+    )
     assert again.returncode == 1
     assert "already exists" in again.stderr and "Traceback" not in again.stderr
     me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {admin_key}"})
@@ -41,12 +47,25 @@ async def test_init_then_keys_create_gives_a_working_key(client: Any) -> None:
     assert staff_key.count("\n") == 0 and staff_key.startswith("sg_")
     me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {staff_key}"})
     assert me.status_code == 200 and me.json()["role"] == "staff"
-    assert (await client.get("/api/v1/users", headers={"Authorization": f"Bearer {staff_key}"})).status_code == 403
+    assert (
+        await client.get("/api/v1/users", headers={"Authorization": f"Bearer {staff_key}"})
+    ).status_code == 403
 
     listed = run("keys", "list", "--org", slug)
     assert "front desk" in listed.stdout and staff_key not in listed.stdout
 
-    user = run("users", "create", "--org", slug, "--email", f"m@{slug}.test", "--role", "manager", "--password", "a long password")
+    user = run(
+        "users",
+        "create",
+        "--org",
+        slug,
+        "--email",
+        f"m@{slug}.test",
+        "--role",
+        "manager",
+        "--password",
+        "a long password",
+    )
     assert user.returncode == 0, user.stderr
 
 
@@ -75,8 +94,16 @@ def test_unknown_org_and_bad_role_are_clear(client: Any) -> None:
 
 
 def test_every_command_has_help() -> None:
-    for args in (["--help"], ["init", "--help"], ["keys", "create", "--help"], ["users", "create", "--help"],
-                 ["migrate", "--help"], ["serve", "--help"], ["worker", "--help"], ["scheduler", "--help"]):
+    for args in (
+        ["--help"],
+        ["init", "--help"],
+        ["keys", "create", "--help"],
+        ["users", "create", "--help"],
+        ["migrate", "--help"],
+        ["serve", "--help"],
+        ["worker", "--help"],
+        ["scheduler", "--help"],
+    ):
         result = run(*args)
         assert result.returncode == 0 and "Usage:" in result.stdout, args
 

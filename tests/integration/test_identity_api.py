@@ -29,10 +29,14 @@ async def test_me_names_organisation_role_and_credential(client: Any, org: Org) 
 
 async def test_missing_malformed_unknown_and_revoked_keys_are_401(client: Any, org: Org) -> None:
     assert_problem(await client.get("/api/v1/me"), 401)
-    body = assert_problem(await client.get("/api/v1/me", headers={"Authorization": "Basic abc"}), 401)
+    body = assert_problem(
+        await client.get("/api/v1/me", headers={"Authorization": "Basic abc"}), 401
+    )
     assert "Bearer" in body["detail"]
     forged = org.keys["admin"][:-4] + "AAAA"
-    assert_problem(await client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"}), 401)
+    assert_problem(
+        await client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"}), 401
+    )
     assert_problem(await client.get("/api/v1/me", headers={"Authorization": "Bearer sg_nope"}), 401)
 
     r = await client.post(f"/api/v1/api-keys/{org.key_ids['staff']}/revoke", headers=org.auth())
@@ -51,7 +55,9 @@ async def test_roles_are_ordered_staff_manager_admin(client: Any, org: Org) -> N
 
 
 async def test_new_key_is_shown_once_and_works(client: Any, org: Org) -> None:
-    r = await client.post("/api/v1/api-keys", headers=org.auth(), json={"name": "tablet", "role": "staff"})
+    r = await client.post(
+        "/api/v1/api-keys", headers=org.auth(), json={"name": "tablet", "role": "staff"}
+    )
     assert r.status_code == 201
     created = r.json()
     assert created["key"].startswith(f"sg_{created['prefix']}_")
@@ -64,37 +70,53 @@ async def test_new_key_is_shown_once_and_works(client: Any, org: Org) -> None:
     assert one.json()["last_used_at"] is not None
 
 
-async def test_other_organisations_objects_are_not_found(client: Any, org: Org, other_org: Org) -> None:
+async def test_other_organisations_objects_are_not_found(
+    client: Any, org: Org, other_org: Org
+) -> None:
     key_id = org.key_ids["staff"]
     assert_problem(await client.get(f"/api/v1/api-keys/{key_id}", headers=other_org.auth()), 404)
-    assert_problem(await client.post(f"/api/v1/api-keys/{key_id}/revoke", headers=other_org.auth()), 404)
+    assert_problem(
+        await client.post(f"/api/v1/api-keys/{key_id}/revoke", headers=other_org.auth()), 404
+    )
     user_id = org.users["staff"].id
     assert_problem(await client.get(f"/api/v1/users/{user_id}", headers=other_org.auth()), 404)
     # the key of the first organisation still works: nothing was changed
     assert (await client.get("/api/v1/me", headers=org.auth("staff"))).status_code == 200
 
 
-async def test_unknown_fields_and_wrong_types_are_422_naming_the_field(client: Any, org: Org) -> None:
-    r = await client.post("/api/v1/api-keys", headers=org.auth(), json={"name": "x", "role": "staff", "colour": 1})
+async def test_unknown_fields_and_wrong_types_are_422_naming_the_field(
+    client: Any, org: Org
+) -> None:
+    r = await client.post(
+        "/api/v1/api-keys", headers=org.auth(), json={"name": "x", "role": "staff", "colour": 1}
+    )
     body = assert_problem(r, 422)
     assert body["errors"][0]["field"] == "colour"
     r = await client.post("/api/v1/api-keys", headers=org.auth(), json={"name": 5, "role": "staff"})
     assert assert_problem(r, 422)["errors"][0]["field"] == "name"
-    r = await client.post("/api/v1/api-keys", headers=org.auth(), json={"name": "x", "role": "owner"})
+    r = await client.post(
+        "/api/v1/api-keys", headers=org.auth(), json={"name": "x", "role": "owner"}
+    )
     assert assert_problem(r, 422)["errors"][0]["field"] == "role"
     r = await client.post("/api/v1/api-keys", headers=org.auth(), json={"name": "x"})
     assert assert_problem(r, 422)["errors"][0]["field"] == "role"
-    r = await client.post("/api/v1/api-keys", headers={**org.auth(), "content-type": "application/json"}, content=b"{")
+    r = await client.post(
+        "/api/v1/api-keys", headers={**org.auth(), "content-type": "application/json"}, content=b"{"
+    )
     assert r.status_code in (400, 422) and r.headers["content-type"].startswith(PROBLEM)
 
 
 async def test_oversized_body_is_413(client: Any, org: Org, settings: Any) -> None:
     big = b'{"name": "' + b"x" * (settings.server.max_body_bytes + 10) + b'", "role": "staff"}'
-    r = await client.post("/api/v1/api-keys", headers={**org.auth(), "content-type": "application/json"}, content=big)
+    r = await client.post(
+        "/api/v1/api-keys", headers={**org.auth(), "content-type": "application/json"}, content=big
+    )
     assert_problem(r, 413)
 
 
-async def test_users_created_by_admin_can_be_listed_and_duplicates_conflict(client: Any, org: Org) -> None:
+async def test_users_created_by_admin_can_be_listed_and_duplicates_conflict(
+    client: Any, org: Org
+) -> None:
     payload = {"email": f"new@{org.slug}.test", "role": "staff", "password": "long enough password"}
     r = await client.post("/api/v1/users", headers=org.auth(), json=payload)
     assert r.status_code == 201 and "password" not in r.text and "hash" not in r.text
@@ -102,7 +124,9 @@ async def test_users_created_by_admin_can_be_listed_and_duplicates_conflict(clie
     short = {**payload, "email": f"short@{org.slug}.test", "password": "short"}
     body = assert_problem(await client.post("/api/v1/users", headers=org.auth(), json=short), 422)
     assert body["errors"][0]["field"] == "password"
-    emails = [u["email"] for u in (await client.get("/api/v1/users", headers=org.auth())).json()["items"]]
+    emails = [
+        u["email"] for u in (await client.get("/api/v1/users", headers=org.auth())).json()["items"]
+    ]
     assert payload["email"] in emails
 
 
@@ -110,7 +134,9 @@ async def test_request_id_is_echoed_or_made(client: Any) -> None:
     r = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert r.headers["x-request-id"] == "abc-123"
     r = await client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
-    assert r.headers["x-request-id"] != "bad id with spaces" and len(r.headers["x-request-id"]) == 32
+    assert (
+        r.headers["x-request-id"] != "bad id with spaces" and len(r.headers["x-request-id"]) == 32
+    )
 
 
 async def test_unknown_route_and_method_are_problems(client: Any, org: Org) -> None:

@@ -38,7 +38,9 @@ async def test_supervised_worker_answers_pings_and_survives_sigkill(kind: str, c
 
     url = require(redis_url if kind == "redis" else amqp_url)
     env = dict(os.environ, SLIPGUARD_BROKER_URL=url, SLIPGUARD_BROKER_HEARTBEAT_TIMEOUT_MS="2000")
-    log = tempfile.NamedTemporaryFile(prefix=f"slipguard-worker-{kind}-", suffix=".log", delete=False)
+    log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the child writes to it
+        prefix=f"slipguard-worker-{kind}-", suffix=".log", delete=False
+    )
     supervisor = subprocess.Popen(
         [slipguard_bin(), "worker", "--processes", "1", "--threads", "2"],
         env=env,

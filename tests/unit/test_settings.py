@@ -10,7 +10,9 @@ from settings import Secret, SettingsError, load_settings
 
 
 def load(**env: str) -> object:
-    return load_settings({f"SLIPGUARD_{k}": v for k, v in env.items()} | {"HOME": "/home/u"}, env_file="")
+    return load_settings(
+        {f"SLIPGUARD_{k}": v for k, v in env.items()} | {"HOME": "/home/u"}, env_file=""
+    )
 
 
 def test_default_database_is_an_absolute_sqlite_file_in_the_user_data_dir() -> None:
@@ -27,7 +29,11 @@ def test_default_database_is_an_absolute_sqlite_file_in_the_user_data_dir() -> N
     [
         ({"DATABASE_URL": "mysql://db/x"}, "SLIPGUARD_DATABASE_URL", "unsupported database URL"),
         ({"DATABASE_URL": "sqlite:///relative.db"}, "SLIPGUARD_DATABASE_URL", "relative"),
-        ({"DATABASE_URL": "postgresql://host:5432/"}, "SLIPGUARD_DATABASE_URL", "names no database"),
+        (
+            {"DATABASE_URL": "postgresql://host:5432/"},
+            "SLIPGUARD_DATABASE_URL",
+            "names no database",
+        ),
         ({"BROKER_URL": "kafka://x"}, "SLIPGUARD_BROKER_URL", "redis://"),
         ({"PORT": "eighty"}, "SLIPGUARD_PORT", "whole number"),
         ({"PORT": "70000"}, "SLIPGUARD_PORT", "65535"),
@@ -62,7 +68,13 @@ def test_secrets_never_show_in_reprs() -> None:
         BROKER_URL="amqp://u:broker-password-value@127.0.0.1/",
     )
     text = repr(s)
-    for secret in ("k" * 40, "twilio-token-value", "smtp-password-value", "db-password-value", "broker-password-value"):
+    for secret in (
+        "k" * 40,
+        "twilio-token-value",
+        "smtp-password-value",
+        "db-password-value",
+        "broker-password-value",
+    ):
         assert secret not in text
     assert s.twilio.auth_token.get() == "twilio-token-value"  # type: ignore[attr-defined]
     assert str(Secret("x")) == "Secret('**********')"
