@@ -36,7 +36,7 @@ class LoopPoolPostgresEngine(PostgresEngine):
         except RuntimeError:
             return None
 
-    @property  # type: ignore[override]
+    @property
     def pool(self) -> Any:
         loop = self._loop()
         return self._pools.get(loop) if loop is not None else None
