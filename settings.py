@@ -151,6 +151,7 @@ class SchedulerSettings:
     """The scheduler loop that claims due work."""
 
     interval_seconds: float = 5.0
+    step_horizon_hours: int = 48
 
 
 @dataclass(frozen=True)
@@ -330,7 +331,10 @@ def load_settings(
             starttls=r.flag("SMTP_STARTTLS", True),
             from_address=r.text("EMAIL_FROM", "Slipguard <no-reply@localhost>"),
         ),
-        scheduler=SchedulerSettings(interval_seconds=r.number("SCHEDULER_INTERVAL_SECONDS", 5.0)),
+        scheduler=SchedulerSettings(
+            interval_seconds=r.number("SCHEDULER_INTERVAL_SECONDS", 5.0),
+            step_horizon_hours=r.whole("STEP_HORIZON_HOURS", 48, minimum=1),
+        ),
         default_phone_region=r.text("DEFAULT_PHONE_REGION", "US").upper(),
     )
 

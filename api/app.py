@@ -27,8 +27,11 @@ from litestar.template.config import TemplateConfig
 
 from api import db
 from api.auth import PUBLIC_PATHS, AuthMiddleware, LoginRequired
+from api.controllers.customers import CustomerController
+from api.controllers.enrollments import EnrollmentController
 from api.controllers.health import HealthController
 from api.controllers.identity import IdentityController
+from api.controllers.journeys import JourneyController
 from api.observability import RequestContextMiddleware, configure_logging
 from api.pages.auth import AuthPages
 from api.problems import EXCEPTION_HANDLERS
@@ -94,6 +97,9 @@ def create_app(
     route_handlers: list[Any] = [
         HealthController,
         IdentityController,
+        CustomerController,
+        JourneyController,
+        EnrollmentController,
         AuthPages,
         create_static_files_router(
             path="/static", directories=[HERE / "static"], include_in_schema=False

@@ -332,5 +332,148 @@ def scheduler() -> None:
     asyncio.run(loop())
 
 
+@main.group()
+def journeys() -> None:
+    """Validate, load, preview journey definitions and print their JSON Schema."""
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{path}: cannot read: {exc}")
+
+
+def _expand(paths: tuple[str, ...]) -> list[str]:
+    """Files, and *.yaml/*.yml inside directories, in a stable order."""
+    import os
+
+    out: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            out += sorted(
+                os.path.join(path, name)
+                for name in os.listdir(path)
+                if name.endswith((".yaml", ".yml"))
+            )
+        else:
+            out.append(path)
+    if not out:
+        fail("no journey files given")
+    return out
+
+
+@journeys.command("validate")
+@click.argument("paths", nargs=-1, required=True)
+def journeys_validate(paths: tuple[str, ...]) -> None:
+    """Check files (or folders of *.yaml); lists every error; exit 1 if any file has one."""
+    from journeys.definition import validate_source
+
+    failed = 0
+    for path in _expand(paths):
+        result = validate_source(_read(path), path)
+        for line in result.lines():
+            click.echo(line, err=True)
+        if result.ok:
+            click.echo(f"{path}: ok ({len(result.warnings)} warning(s))", err=True)
+        else:
+            failed += 1
+    if failed:
+        fail(f"{failed} file(s) with errors; nothing was loaded")
+
+
+@journeys.command("load")
+@click.option("--org", "slug", required=True, help="Organisation slug.")
+@click.argument("paths", nargs=-1, required=True)
+def journeys_load(slug: str, paths: tuple[str, ...]) -> None:
+    """Load files (or folders); every file is validated first and nothing loads if any fails."""
+    from api import services as identity
+    from api.tenancy import Tenant
+    from journeys import services
+    from journeys.definition import validate_source
+
+    files = _expand(paths)
+    sources = {path: _read(path) for path in files}
+    bad = 0
+    for path, source in sources.items():
+        result = validate_source(source, path)
+        for line in result.lines():
+            click.echo(line, err=True)
+        bad += 0 if result.ok else 1
+    if bad:
+        fail(f"{bad} file(s) with errors; nothing was loaded")
+
+    async def work() -> list[str]:
+        org = await identity.get_organization(slug)
+        out = []
+        for path, source in sources.items():
+            loaded = await services.load_journey(Tenant(org.id), source, path)
+            state = "new version" if loaded.created else "unchanged"
+            out.append(f"{loaded.journey.key}: version {loaded.version} ({state})")
+        return out
+
+    for line in run_db(work):
+        click.echo(line)
+
+
+@journeys.command("preview")
+@click.argument("key")
+@click.option("--org", "slug", required=True, help="Organisation slug.")
+@click.option("--start", default=None, help="ISO 8601 start (default: now).")
+@click.option("--tz", "timezone", default=None, help="IANA timezone (default: the organisation's).")
+@click.option(
+    "--anchor", "anchors", multiple=True, help="Other anchors: NAME=ISO8601 (repeatable)."
+)
+@click.option("--locale", default=None, help="Template locale (default: the journey's first).")
+@click.option("--limit", default=60, show_default=True, help="Show at most this many steps.")
+def journeys_preview(
+    key: str,
+    slug: str,
+    start: str | None,
+    timezone: str | None,
+    anchors: tuple[str, ...],
+    locale: str | None,
+    limit: int,
+) -> None:
+    """Print the timeline a customer would get, in local and UTC time."""
+    from datetime import UTC, datetime
+
+    from api import services as identity
+    from api.tenancy import Tenant
+    from journeys import services
+
+    given = dict(a.split("=", 1) for a in anchors if "=" in a)
+    if start:
+        given["start"] = start
+
+    async def work() -> tuple[Any, list[dict[str, Any]]]:
+        org = await identity.get_organization(slug)
+        _, _, definition = await services.current_definition(Tenant(org.id), key)
+        tz = services.parse_timezone(timezone or org.timezone, "--tz")
+        when = services.parse_anchors(definition, given, datetime.now(UTC), field="--anchor")
+        return tz, services.preview(definition, when, tz, locale, {"org_name": org.name}, limit)
+
+    tz, steps = run_db(work)
+    click.echo(f"{'local time (' + tz.key + ')':<32} {'UTC':<26} what")
+    for step in steps:
+        click.echo(
+            f"{step['due_local']:<32} {step['due_at']:<26} STEP {step['behaviour']} #{step['occurrence']}"
+        )
+        for m in step["messages"]:
+            cond = f" unless {m['condition']}" if m["condition"] else ""
+            click.echo(f"  {m['local']:<30} {m['at']:<26} {m['channel']}{cond}: {m['text']}")
+
+
+@journeys.command("schema")
+def journeys_schema() -> None:
+    """Print the JSON Schema of journey files (for editor validation and completion)."""
+    import json
+
+    from journeys.definition import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
 if __name__ == "__main__":
     main()

@@ -45,3 +45,19 @@ async def run_scheduler(stop: asyncio.Event, interval: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
     log.info("scheduler stopped")
+
+
+@register
+async def materialise_steps() -> int:
+    """Write steps that have come within the rolling horizon."""
+    from journeys.enrollments import materialise_due
+
+    return await materialise_due()
+
+
+@register
+async def detect_missed_steps() -> int:
+    """Close steps whose grace has passed without a confirmation."""
+    from journeys.enrollments import mark_missed
+
+    return len(await mark_missed())

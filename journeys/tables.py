@@ -1,1 +1,121 @@
-"""Journey tables (definitions, customers, enrollments, steps, slips)."""
+"""Journey tables: definitions and their versions, customers and consent, enrollments, steps."""
+
+from piccolo.columns import (
+    UUID,
+    Boolean,
+    ForeignKey,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from api.tables import ApiKey, Organization, StaffUser
+
+
+class Journey(Table):
+    """A customer role (e.g. 'take your blood-pressure tablet'); its content lives in versions."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
+    key = Varchar(length=64)
+    title = Varchar(length=200)
+    current_version = Integer(default=0)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class JourneyVersion(Table):
+    """An immutable, canonical definition; enrollments pin one, so edits never rewrite plans."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
+    journey = ForeignKey(references=Journey, null=False, on_delete=OnDelete.cascade)
+    version = Integer()
+    digest = Varchar(length=64)
+    definition = Text()  # canonical JSON (sorted keys) of the validated definition
+    source = Text()  # the author's YAML as uploaded
+    created_at = Timestamptz(default=TimestamptzNow())
+    created_by_user = ForeignKey(references=StaffUser, null=True, on_delete=OnDelete.set_null)
+    created_by_key = ForeignKey(references=ApiKey, null=True, on_delete=OnDelete.set_null)
+
+
+class Customer(Table):
+    """A person who co-produces the service; contact data is personal and erasable."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(
+        references=Organization, null=False, on_delete=OnDelete.cascade, index=True
+    )
+    external_ref = Varchar(length=128, null=True, default=None)
+    first_name = Varchar(length=100, default="")
+    last_name = Varchar(length=100, default="")
+    phone = Varchar(length=20, null=True, default=None)  # E.164
+    email = Varchar(length=254, null=True, default=None)
+    locale = Varchar(length=35, default="en")
+    timezone = Varchar(length=64, default="UTC")
+    quiet_start = Varchar(length=5, default="08:00")  # local HH:MM when messages may start
+    quiet_end = Varchar(length=5, default="21:00")  # local HH:MM after which they wait
+    pseudonym = Varchar(length=32)  # stable, non-identifying id for statistics
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+    erased_at = Timestamptz(null=True, default=None)
+
+
+class ConsentRecord(Table):
+    """Append-only consent evidence; the current consent is the latest record per channel/purpose."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
+    customer = ForeignKey(references=Customer, null=False, on_delete=OnDelete.cascade, index=True)
+    channel = Varchar(length=8)  # sms | email
+    purpose = Varchar(length=16)  # informational | marketing
+    status = Varchar(length=8)  # granted | revoked
+    source = Varchar(length=32)  # staff | web | sms_keyword | import | api
+    text_shown = Text(default="")
+    evidence = Text(default="")
+    recorded_at = Timestamptz(default=TimestamptzNow())
+
+
+class Enrollment(Table):
+    """A customer on a journey version, with the anchors that time their steps."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(
+        references=Organization, null=False, on_delete=OnDelete.cascade, index=True
+    )
+    customer = ForeignKey(references=Customer, null=False, on_delete=OnDelete.cascade, index=True)
+    journey = ForeignKey(references=Journey, null=False, on_delete=OnDelete.cascade)
+    journey_version = ForeignKey(references=JourneyVersion, null=False, on_delete=OnDelete.restrict)
+    anchors = Text()  # JSON {name: ISO-8601 instant}
+    timezone = Varchar(length=64)  # the customer's zone when enrolled; schedules use it
+    holdout = Boolean(default=False)
+    backfill = Boolean(default=False)
+    status = Varchar(length=12, default="active", index=True)  # active | completed | cancelled
+    materialised_until = Timestamptz(null=True, default=None, index=True)
+    ends_at = Timestamptz(null=True, default=None)  # after the last step; None = open-ended
+    created_at = Timestamptz(default=TimestamptzNow())
+    cancelled_at = Timestamptz(null=True, default=None)
+
+
+class Step(Table):
+    """One occurrence of a behaviour for one enrollment, with its due time."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(
+        references=Organization, null=False, on_delete=OnDelete.cascade, index=True
+    )
+    enrollment = ForeignKey(references=Enrollment, null=False, on_delete=OnDelete.cascade)
+    customer = ForeignKey(references=Customer, null=False, on_delete=OnDelete.cascade, index=True)
+    behaviour = Varchar(length=64)
+    occurrence = Integer()  # 0-based index within the behaviour's schedule
+    due_at = Timestamptz(index=True)
+    grace_until = Timestamptz()
+    confirmable = Boolean(default=True)
+    status = Varchar(length=12, default="pending")  # pending|done|missed|excused|cancelled
+    completed_at = Timestamptz(null=True, default=None)
+    completed_via = Varchar(length=32, null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-import math
 import re
 import secrets
 import threading
@@ -24,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from journeys.sms import segments
 
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 DEFAULT_AUTH_TOKEN = "fake-auth-token"
@@ -49,13 +50,6 @@ _MESSAGE_PATH = re.compile(
     rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$"
 )
 _PHONE_NUMBER = re.compile(r"^(?:[a-z]+:)?\+[1-9]\d{6,14}$")
-
-# GSM 03.38 basic set; the extension characters below cost two septets each.
-_GSM_BASIC = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM_EXTENDED = set("^{}\\[~]|€\f")
 
 
 @dataclass(frozen=True)
@@ -85,13 +79,7 @@ class _Fault:
 
 def num_segments(body: str) -> int:
     """Count SMS segments the way carriers split GSM-7 and UCS-2 bodies."""
-    if all(ch in _GSM_BASIC or ch in _GSM_EXTENDED for ch in body):
-        units = sum(2 if ch in _GSM_EXTENDED else 1 for ch in body)
-        single, multi = 160, 153
-    else:
-        units = len(body.encode("utf-16-le")) // 2
-        single, multi = 70, 67
-    return 1 if units <= single else math.ceil(units / multi)
+    return segments(body)
 
 
 def status_callback_params(

@@ -1,0 +1,596 @@
+"""Journey definitions: YAML → validated, typed structs.
+
+Validation runs in three passes so an author sees every problem at once, each with its
+file, line and path (``behaviours[2].nudges[0].at``):
+
+1. YAML syntax (safe loader; YAML 1.1 surprises such as ``10:00`` → 600 are switched off);
+2. shape, against the JSON Schema generated from the structs below (the same schema editors
+   get from ``slipguard journeys schema``): unknown keys, types, enums, ranges;
+3. meaning: anchors, stages, schedules, nudges, reply keywords and templates.
+
+A file with any error loads nothing. Warnings (e.g. an SMS longer than 3 segments) do not
+block loading.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+import msgspec
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as SchemaError
+
+from api.domain import FieldError
+from journeys import templates
+from journeys.durations import SyntaxProblem, parse_duration, parse_offset, parse_time
+from journeys.errors import DefinitionInvalid
+from journeys.sms import segments
+
+KEY = r"^[a-z0-9][a-z0-9-]{0,63}$"
+NAME = r"^[a-z_][a-z0-9_]{0,31}$"
+Key = Annotated[str, msgspec.Meta(pattern=KEY, description="lowercase letters, digits and '-'")]
+Name = Annotated[
+    str, msgspec.Meta(pattern=NAME, description="lowercase identifier, e.g. appointment")
+]
+Text = Annotated[str, msgspec.Meta(max_length=2000)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Keyword = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{1,20}$")]
+
+Deficit = Literal["role_clarity", "ability", "motivation", "forgetfulness", "financial", "other"]
+RootCause = Literal[
+    "technology", "process", "physical_environment", "customer", "other_customers", "employee"
+]
+# Twilio and carriers act on these themselves; a journey may not claim them for confirmations.
+RESERVED_KEYWORDS = {
+    "STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "REVOKE", "OPTOUT", "CANCEL",
+    "START", "YES", "UNSTOP", "HELP", "INFO",
+}  # fmt: skip
+MAX_SMS_SEGMENTS = 3
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Base of definition structs: unknown keys are errors."""
+
+
+class ConfirmRule(Strict, kw_only=True):
+    """How a customer confirms a step, and how long after its due time before it is missed."""
+
+    reply: list[Keyword] = []
+    grace: str = "4h"
+
+
+class FailureMode(Strict, kw_only=True):
+    """A typical way this behaviour fails, with its cause and what helps."""
+
+    key: Key
+    title: str = ""
+    deficit: Deficit = "other"
+    root_cause: RootCause = "customer"
+    guidance: Text = ""
+    escalate: bool = False
+    reply: list[Keyword] = []
+
+
+class Nudge(Strict, kw_only=True):
+    """A message relative to the step's due time (``due - 1d``, ``due``, ``due + 2h``)."""
+
+    at: str
+    channel: Literal["sms", "email"]
+    template: Key
+    unless: Literal["confirmed"] | None = None
+
+
+class TaperPhase(Strict, kw_only=True, rename={"for_": "for"}):
+    """One phase of a tapering schedule: every N for a period."""
+
+    every: str
+    for_: str
+
+
+class Schedule(Strict, kw_only=True, rename={"for_": "for", "from_": "from"}):
+    """When occurrences fall: exactly one of ``once``, ``every`` or ``taper``."""
+
+    once: str | None = None
+    every: str | None = None
+    taper: list[TaperPhase] | None = None
+    at: str | None = None
+    from_: str | None = None
+    for_: str | None = None
+
+
+class Behaviour(Strict, kw_only=True):
+    """Something the customer must do, how important it is, and how to help."""
+
+    key: Key
+    title: Title
+    stage: str
+    importance: Annotated[int, msgspec.Meta(ge=1, le=10)]
+    instructions: Text = ""
+    schedule: Schedule
+    confirm: ConfirmRule | None = None
+    failure_modes: list[FailureMode] = []
+    nudges: list[Nudge] = []
+
+
+class JourneyDefinition(Strict, kw_only=True):
+    """A customer's role written down: behaviours, schedules, nudges and templates."""
+
+    key: Key
+    title: Title
+    description: Text = ""
+    stages: list[Name] = msgspec.field(
+        default_factory=lambda: ["pre_encounter", "encounter", "post_encounter"]
+    )
+    anchors: Annotated[list[Name], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["start"]
+    )
+    locales: Annotated[list[str], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["en"]
+    )
+    holdout: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.0
+    behaviours: Annotated[list[Behaviour], msgspec.Meta(min_length=1)]
+    templates: dict[Key, dict[str, Annotated[str, msgspec.Meta(min_length=1)]]] = {}
+
+    def behaviour(self, key: str) -> Behaviour | None:
+        """The behaviour with this key, if any."""
+        return next((b for b in self.behaviours if b.key == key), None)
+
+
+@dataclass
+class Validation:
+    """What validating one source produced."""
+
+    filename: str
+    definition: JourneyDefinition | None = None
+    errors: list[FieldError] = field(default_factory=list)
+    warnings: list[FieldError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.definition is not None and not self.errors
+
+    def lines(self) -> list[str]:
+        """``file:line: path: message`` lines, errors first."""
+        out = []
+        for kind, items in (("error", self.errors), ("warning", self.warnings)):
+            for e in items:
+                where = f"{self.filename}:{e.line}" if e.line else self.filename
+                out.append(f"{where}: {kind}: {e.field}: {e.message}")
+        return out
+
+
+# --- YAML with line numbers ----------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1's sexagesimal numbers and timestamps (``10:00`` stays text)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (
+        "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}  # fmt: skip
+for _tag, _pattern, _first in (
+    ("tag:yaml.org,2002:int", r"^[-+]?(0|[1-9][0-9]*)$", "-+0123456789"),
+    (
+        "tag:yaml.org,2002:float",
+        r"^[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$",
+        "-+0123456789.",
+    ),
+):
+    _Loader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+
+
+def _index_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = f"{path}.{key_node.value}" if path else str(key_node.value)
+            lines[child] = key_node.start_mark.line + 1
+            _index_lines(value_node, child, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            child = f"{path}[{i}]"
+            lines[child] = item.start_mark.line + 1
+            _index_lines(item, child, lines)
+
+
+def _parse_yaml(source: str) -> tuple[Any, dict[str, int]]:
+    loader = _Loader(source)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        lines: dict[str, int] = {}
+        _index_lines(node, "", lines)
+        return loader.construct_document(node), lines
+    finally:
+        loader.dispose()
+
+
+# --- shape: JSON Schema --------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of journey files (for editors and for the shape check)."""
+    schema = msgspec.json.schema(JourneyDefinition)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Slipguard journey"
+    return schema
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(json_schema())
+
+
+def _path(parts: Any) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _suggest(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _schema_message(err: SchemaError) -> tuple[str, str]:
+    """A readable (path, message) for one JSON-Schema error."""
+    path = _path(err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = set(err.schema.get("properties", {}))
+        extra = sorted(k for k in err.instance if k not in allowed)
+        name = extra[0] if extra else "?"
+        field_path = f"{path}.{name}" if path else name
+        return (
+            field_path,
+            f"unknown key {name!r}{_suggest(name, allowed)}; allowed: {', '.join(sorted(allowed))}",
+        )
+    if err.validator == "required":
+        missing = str(err.message).split("'")[1] if "'" in str(err.message) else "?"
+        field_path = f"{path}.{missing}" if path else missing
+        return field_path, f"missing required key {missing!r}"
+    if err.validator == "enum":
+        choices = ", ".join(map(str, err.validator_value))
+        return (
+            path,
+            f"{err.instance!r} is not allowed{_suggest(err.instance, err.validator_value)}; choose one of {choices}",
+        )
+    if err.validator == "type":
+        expected = err.validator_value
+        return (
+            path,
+            f"expected {expected if isinstance(expected, str) else ' or '.join(expected)}, got {type(err.instance).__name__} {err.instance!r}",
+        )
+    if err.validator == "pattern":
+        description = err.schema.get("description", f"must match {err.validator_value}")
+        return path, f"{err.instance!r} is not valid: {description}"
+    if err.validator in ("minimum", "maximum"):
+        return (
+            path,
+            f"{err.instance!r} is out of range (minimum {err.schema.get('minimum')}, maximum {err.schema.get('maximum')})",
+        )
+    if err.validator == "minItems":
+        return path, f"needs at least {err.validator_value} item(s)"
+    return path, str(err.message)
+
+
+def _shape_errors(data: Any) -> list[tuple[str, str]]:
+    found = []
+    for err in _validator().iter_errors(data):
+        if err.validator in ("anyOf", "oneOf") and err.context:
+            # Report the branch that got furthest, not "is not valid under any schema".
+            best = max(err.context, key=lambda e: len(list(e.absolute_path)))
+            found.append(_schema_message(best))
+        else:
+            found.append(_schema_message(err))
+    return sorted(set(found))
+
+
+# --- meaning -------------------------------------------------------------------------------
+
+
+class _Checker:
+    """Semantic checks over a shape-valid definition; collects every problem."""
+
+    def __init__(self, d: JourneyDefinition) -> None:
+        self.d = d
+        self.errors: list[tuple[str, str]] = []
+        self.warnings: list[tuple[str, str]] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append((path, message))
+
+    def run(self) -> None:
+        d = self.d
+        self._unique("anchors", d.anchors)
+        self._unique("stages", d.stages)
+        self._unique("locales", d.locales)
+        for i, locale in enumerate(d.locales):
+            if not re.match(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", locale):
+                self.error(
+                    f"locales[{i}]", f"{locale!r} is not a locale tag such as en, en-GB or zh-CN"
+                )
+        self._unique("behaviours", [b.key for b in d.behaviours], suffix=".key")
+        used_templates: dict[str, list[tuple[str, str]]] = {}
+        for i, b in enumerate(d.behaviours):
+            here = f"behaviours[{i}]"
+            if b.stage not in d.stages:
+                self.error(
+                    f"{here}.stage",
+                    f"unknown stage {b.stage!r}{_suggest(b.stage, d.stages)}; stages: {', '.join(d.stages)}",
+                )
+            self._schedule(f"{here}.schedule", b.schedule)
+            keywords: list[tuple[str, str]] = []
+            if b.confirm is not None:
+                self._duration(f"{here}.confirm.grace", b.confirm.grace, allow_zero=True)
+                keywords += [
+                    (f"{here}.confirm.reply[{j}]", k) for j, k in enumerate(b.confirm.reply)
+                ]
+            self._unique(f"{here}.failure_modes", [f.key for f in b.failure_modes], suffix=".key")
+            for j, mode in enumerate(b.failure_modes):
+                keywords += [
+                    (f"{here}.failure_modes[{j}].reply[{k}]", w) for k, w in enumerate(mode.reply)
+                ]
+            self._keywords(keywords)
+            for j, nudge in enumerate(b.nudges):
+                where = f"{here}.nudges[{j}]"
+                self._nudge_offset(f"{where}.at", nudge.at)
+                if nudge.unless == "confirmed" and b.confirm is None:
+                    self.error(
+                        f"{where}.unless",
+                        "'unless: confirmed' needs the behaviour to have a 'confirm' rule",
+                    )
+                if nudge.template not in d.templates:
+                    self.error(
+                        f"{where}.template",
+                        f"unknown template {nudge.template!r}{_suggest(nudge.template, d.templates)}",
+                    )
+                else:
+                    used_templates.setdefault(nudge.template, []).append((where, nudge.channel))
+        self._templates(used_templates)
+
+    def _unique(self, path: str, values: list[str], suffix: str = "") -> None:
+        seen: set[str] = set()
+        for i, value in enumerate(values):
+            if value in seen:
+                self.error(f"{path}[{i}]{suffix}", f"duplicate {value!r}")
+            seen.add(value)
+
+    def _duration(self, path: str, text: str, allow_zero: bool = False) -> Any:
+        try:
+            return parse_duration(text, allow_zero=allow_zero)
+        except SyntaxProblem as exc:
+            self.error(path, str(exc))
+            return None
+
+    def _anchor(self, path: str, name: str) -> None:
+        if name not in self.d.anchors:
+            self.error(
+                path,
+                f"unknown anchor {name!r}{_suggest(name, self.d.anchors)}; anchors: {', '.join(self.d.anchors)}",
+            )
+
+    def _schedule(self, path: str, s: Schedule) -> None:
+        forms = [
+            name
+            for name, value in (("once", s.once), ("every", s.every), ("taper", s.taper))
+            if value is not None
+        ]
+        if len(forms) != 1:
+            self.error(
+                path,
+                "give exactly one of 'once', 'every' or 'taper'"
+                + (f" (found {', '.join(forms)})" if forms else ""),
+            )
+            return
+        at = None
+        if s.at is not None:
+            try:
+                at = parse_time(s.at)
+            except SyntaxProblem as exc:
+                self.error(f"{path}.at", str(exc))
+        if s.once is not None:
+            for key in ("from_", "for_"):
+                if getattr(s, key) is not None:
+                    self.error(
+                        f"{path}.{key.rstrip('_')}",
+                        "not used with 'once' (write the anchor in 'once')",
+                    )
+            try:
+                offset = parse_offset(s.once)
+                self._anchor(f"{path}.once", offset.anchor)
+            except SyntaxProblem as exc:
+                self.error(f"{path}.once", str(exc))
+            return
+        if s.from_ is None:
+            self.error(
+                f"{path}.from", "missing: which anchor the schedule starts from, e.g. 'from: start'"
+            )
+        else:
+            self._anchor(f"{path}.from", s.from_)
+        periods: list[tuple[str, str, str | None]] = []
+        if s.every is not None:
+            if s.for_ is None:
+                self.error(
+                    f"{path}.for", "missing: a recurring schedule needs an end, e.g. 'for: 84d'"
+                )
+            periods.append((f"{path}.every", s.every, s.for_))
+            if s.for_ is not None:
+                self._duration(f"{path}.for", s.for_)
+        else:
+            if s.for_ is not None:
+                self.error(f"{path}.for", "not used with 'taper' (each phase has its own 'for')")
+            if not s.taper:
+                self.error(f"{path}.taper", "needs at least one phase")
+            for i, phase in enumerate(s.taper or []):
+                periods.append((f"{path}.taper[{i}].every", phase.every, phase.for_))
+                self._duration(f"{path}.taper[{i}].for", phase.for_)
+        for where, every, _ in periods:
+            step = self._duration(where, every)
+            if step is not None and at is not None and step.calendar_days is None:
+                self.error(
+                    where,
+                    f"with 'at' the interval must be whole days or weeks (e.g. 1d, 2d, 1w), not {every!r}",
+                )
+
+    def _nudge_offset(self, path: str, text: str) -> None:
+        try:
+            offset = parse_offset(text)
+        except SyntaxProblem as exc:
+            self.error(path, str(exc).replace("NAME", "due"))
+            return
+        if offset.anchor != "due":
+            self.error(
+                path,
+                f"nudges are timed from the step: write 'due', 'due - 1d' or 'due + 2h', not {offset.anchor!r}{_suggest(offset.anchor, ['due'])}",
+            )
+
+    def _keywords(self, keywords: list[tuple[str, str]]) -> None:
+        seen: dict[str, str] = {}
+        for path, word in keywords:
+            upper = word.upper()
+            if upper in RESERVED_KEYWORDS:
+                self.error(
+                    path,
+                    f"{word!r} is an opt-out/help keyword carriers handle themselves; choose another word",
+                )
+            elif upper in seen:
+                self.error(path, f"{word!r} is already used at {seen[upper]}")
+            seen.setdefault(upper, path)
+
+    def _templates(self, used: dict[str, list[tuple[str, str]]]) -> None:
+        d = self.d
+        allowed = templates.allowed_variables(d.anchors)
+        for key, by_locale in d.templates.items():
+            base = f"templates.{key}"
+            if key not in used:
+                self.warnings.append((base, "defined but not used by any nudge"))
+            for locale in d.locales:
+                if locale not in by_locale:
+                    self.error(
+                        base,
+                        f"missing locale {locale!r} (the journey declares locales {', '.join(d.locales)})",
+                    )
+            for locale, text in by_locale.items():
+                path = f"{base}.{locale}"
+                if locale not in d.locales:
+                    self.error(
+                        path, f"locale {locale!r} is not in 'locales' ({', '.join(d.locales)})"
+                    )
+                try:
+                    names = templates.undeclared(text)
+                except templates.TemplateSyntaxError as exc:
+                    self.error(path, f"template syntax error: {exc.message}")
+                    continue
+                unknown = sorted(names - set(allowed))
+                for name in unknown:
+                    self.error(
+                        path,
+                        f"unknown variable {name!r}{_suggest(name, allowed)}; available: {', '.join(sorted(allowed))}",
+                    )
+                if unknown:
+                    continue
+                if any(channel == "sms" for _, channel in used.get(key, [])):
+                    try:
+                        body = templates.render(text, allowed)
+                    except Exception as exc:  # a runtime error in the author's template
+                        self.error(path, f"cannot render with sample values: {exc}")
+                        continue
+                    count = segments(body)
+                    if count > MAX_SMS_SEGMENTS:
+                        self.warnings.append(
+                            (
+                                path,
+                                f"renders to {count} SMS segments with sample values (over {MAX_SMS_SEGMENTS}: costly and often split badly)",
+                            )
+                        )
+
+
+# --- entry points --------------------------------------------------------------------------
+
+
+def validate_source(source: str, filename: str = "<upload>") -> Validation:
+    """Validate a YAML source; never raises for bad input (see ``Validation.errors``)."""
+    result = Validation(filename)
+    try:
+        data, lines = _parse_yaml(source)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        result.errors.append(
+            FieldError("yaml", f"not valid YAML: {problem}", mark.line + 1 if mark else None)
+        )
+        return result
+    if not isinstance(data, dict):
+        result.errors.append(
+            FieldError("", "a journey file is a mapping with key, title, behaviours, …", 1)
+        )
+        return result
+
+    def line_of(path: str) -> int | None:
+        while path:
+            if path in lines:
+                return lines[path]
+            path = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path)
+        return lines.get("", 1)
+
+    shape = _shape_errors(data)
+    if shape:
+        result.errors = [FieldError(p or "(top)", m, line_of(p)) for p, m in shape]
+        return result
+    definition = msgspec.convert(data, JourneyDefinition)
+    checker = _Checker(definition)
+    checker.run()
+    fix = {"from_": "from", "for_": "for"}
+
+    def clean(p: str) -> str:
+        for k, v in fix.items():
+            p = p.replace(f".{k}", f".{v}")
+        return p
+
+    result.errors = [FieldError(clean(p), m, line_of(clean(p))) for p, m in checker.errors]
+    result.warnings = [FieldError(clean(p), m, line_of(clean(p))) for p, m in checker.warnings]
+    if not result.errors:
+        result.definition = definition
+    return result
+
+
+def load_definition(
+    source: str, filename: str = "<upload>"
+) -> tuple[JourneyDefinition, Validation]:
+    """Validate and return the definition, or raise DefinitionInvalid listing every error."""
+    result = validate_source(source, filename)
+    if not result.ok or result.definition is None:
+        count = len(result.errors)
+        raise DefinitionInvalid(
+            f"{filename}: {count} error{'s' if count != 1 else ''}; nothing was loaded",
+            result.errors,
+            source,
+        )
+    return result.definition, result
+
+
+def canonical(definition: JourneyDefinition) -> bytes:
+    """Canonical JSON (sorted keys, defaults filled): equal definitions, equal bytes."""
+    return msgspec.json.encode(definition, order="sorted")
+
+
+def digest(definition: JourneyDefinition) -> str:
+    """SHA-256 of the canonical form; an unchanged definition creates no new version."""
+    return hashlib.sha256(canonical(definition)).hexdigest()
+
+
+def from_canonical(data: str | bytes) -> JourneyDefinition:
+    """Decode a stored canonical definition."""
+    return msgspec.json.decode(data, type=JourneyDefinition)

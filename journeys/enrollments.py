@@ -1,0 +1,305 @@
+"""Enrollments and steps: pin a version, materialise steps on a rolling horizon, detect misses.
+
+Steps are written only up to ``now + horizon`` (48 h by default), so enrolling costs the
+same for a 7-day and an 84-day journey; the scheduler's :func:`materialise_due` job moves
+each enrollment's horizon forward. Materialisation is idempotent: a unique index on
+(enrollment, behaviour, occurrence) and ``ON CONFLICT DO NOTHING`` mean two schedulers,
+or a retry, never create a step twice.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from api.db import write_transaction
+from api.domain import FieldError
+from api.tenancy import Tenant
+from journeys.definition import JourneyDefinition, from_canonical
+from journeys.errors import (
+    CustomerNotFound,
+    EnrollmentInvalid,
+    EnrollmentNotFound,
+    StepClosed,
+    StepNotFound,
+)
+from journeys.schedule import grace_until, last_due, occurrences
+from journeys.services import current_definition, parse_anchors, parse_timezone
+from journeys.tables import Customer, Enrollment, JourneyVersion, Step
+from settings import get_settings
+
+_random = secrets.SystemRandom()
+OPEN = "pending"
+BATCH = 500
+
+
+def horizon() -> timedelta:
+    """How far ahead steps are written."""
+    return timedelta(hours=get_settings().scheduler.step_horizon_hours)
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """The result of an enrollment."""
+
+    enrollment: Enrollment
+    steps_created: int
+    past_steps_skipped: int
+    past_steps_backfilled: int
+
+
+def _step_rows(
+    enrollment: Enrollment,
+    definition: JourneyDefinition,
+    anchors: dict[str, datetime],
+    tz: ZoneInfo,
+    start: datetime | None,
+    end: datetime,
+) -> list[Step]:
+    rows = []
+    for occ in occurrences(definition, anchors, tz, start=start, end=end):
+        b = definition.behaviour(occ.behaviour)
+        assert b is not None
+        rows.append(
+            Step(
+                organization=enrollment.organization,
+                enrollment=enrollment.id,
+                customer=enrollment.customer,
+                behaviour=occ.behaviour,
+                occurrence=occ.index,
+                due_at=occ.due_at,
+                grace_until=grace_until(b, occ.due_at, tz),
+                confirmable=b.confirm is not None,
+            )
+        )
+    return rows
+
+
+async def _insert_steps(rows: list[Step]) -> None:
+    for i in range(0, len(rows), BATCH):
+        await Step.insert(*rows[i : i + BATCH]).on_conflict(action="DO NOTHING")
+
+
+async def enroll(
+    tenant: Tenant,
+    customer_id: UUID,
+    journey_key: str,
+    anchors_in: dict[str, str],
+    holdout: bool | None = None,
+    backfill: bool = False,
+    now: datetime | None = None,
+) -> Enrolled:
+    """Enroll a customer on a journey's current version and write the first horizon of steps.
+
+    Steps due before now are skipped (and counted) unless ``backfill`` is set; backfilled
+    steps are created pending and become missed once their grace has passed.
+    """
+    now = now or datetime.now(UTC)
+    customer = await tenant.get(Customer, customer_id, CustomerNotFound, "customer")
+    if customer.erased_at is not None:
+        raise EnrollmentInvalid(
+            "customer was erased", [FieldError("customer_id", "this customer's data was erased")]
+        )
+    journey, version, definition = await current_definition(tenant, journey_key)
+    anchors = parse_anchors(definition, anchors_in, now)
+    tz = parse_timezone(customer.timezone, "customer.timezone")
+    if holdout is None:
+        holdout = definition.holdout > 0 and _random.random() < definition.holdout
+    end = now + horizon()
+    past = sum(1 for _ in occurrences(definition, anchors, tz, end=now))
+    enrollment = tenant.new(
+        Enrollment,
+        customer=customer.id,
+        journey=journey.id,
+        journey_version=version.id,
+        anchors=json.dumps({k: v.isoformat() for k, v in anchors.items()}),
+        timezone=customer.timezone,
+        holdout=holdout,
+        backfill=backfill,
+        materialised_until=end,
+        ends_at=last_due(definition, anchors, tz),
+    )
+    rows = _step_rows(enrollment, definition, anchors, tz, None if backfill else now, end)
+    async with write_transaction():
+        await enrollment.save()
+        await _insert_steps(rows)
+    return Enrolled(
+        enrollment,
+        steps_created=len(rows),
+        past_steps_skipped=0 if backfill else past,
+        past_steps_backfilled=past if backfill else 0,
+    )
+
+
+def enrollment_anchors(enrollment: Enrollment) -> dict[str, datetime]:
+    """The stored anchors as instants."""
+    return {k: datetime.fromisoformat(v) for k, v in json.loads(enrollment.anchors).items()}
+
+
+async def get_enrollment(tenant: Tenant, enrollment_id: UUID) -> Enrollment:
+    """One enrollment of this organisation."""
+    return await tenant.get(Enrollment, enrollment_id, EnrollmentNotFound, "enrollment")
+
+
+async def cancel_enrollment(
+    tenant: Tenant, enrollment_id: UUID, now: datetime | None = None
+) -> Enrollment:
+    """Stop an enrollment: its pending steps are cancelled (idempotent)."""
+    now = now or datetime.now(UTC)
+    async with write_transaction():
+        enrollment = await get_enrollment(tenant, enrollment_id)
+        if enrollment.status != "cancelled":
+            await tenant.update(
+                Enrollment, {Enrollment.status: "cancelled", Enrollment.cancelled_at: now}
+            ).where(Enrollment.id == enrollment_id)
+            await tenant.update(Step, {Step.status: "cancelled"}).where(
+                (Step.enrollment == enrollment_id) & (Step.status == OPEN)
+            )
+            enrollment.status, enrollment.cancelled_at = "cancelled", now
+    return enrollment
+
+
+async def steps_of(tenant: Tenant, enrollment_id: UUID) -> list[Step]:
+    """An enrollment's materialised steps in due order."""
+    await get_enrollment(tenant, enrollment_id)
+    return await tenant.objects(Step).where(Step.enrollment == enrollment_id).order_by(Step.due_at)
+
+
+async def get_step(tenant: Tenant, step_id: UUID) -> Step:
+    """One step of this organisation."""
+    return await tenant.get(Step, step_id, StepNotFound, "step")
+
+
+async def complete_step(
+    tenant: Tenant, step_id: UUID, via: str, now: datetime | None = None
+) -> Step:
+    """Mark a step done (also late, after it was missed); completing twice changes nothing."""
+    now = now or datetime.now(UTC)
+    async with write_transaction():
+        step = await get_step(tenant, step_id)
+        if step.status in ("cancelled", "excused"):
+            raise StepClosed(f"step {step_id} is {step.status} and cannot be completed")
+        if step.status != "done":
+            await tenant.update(
+                Step, {Step.status: "done", Step.completed_at: now, Step.completed_via: via}
+            ).where((Step.id == step_id) & (Step.status.is_in([OPEN, "missed"])))
+            step.status, step.completed_at, step.completed_via = "done", now, via
+    return step
+
+
+# --- scheduler jobs ------------------------------------------------------------------------
+
+
+async def materialise_due(now: datetime | None = None, limit: int = BATCH) -> int:
+    """Move the horizon of enrollments that need it; returns the number of steps written."""
+    now = now or datetime.now(UTC)
+    target = now + horizon()
+    # Refill when less than half the horizon is left, so each enrollment is touched rarely.
+    due = (
+        await Enrollment.objects()
+        .where(
+            (Enrollment.status == "active")
+            & (Enrollment.materialised_until < now + horizon() / 2)
+            & (
+                (Enrollment.ends_at.is_null())
+                | (Enrollment.materialised_until <= Enrollment.ends_at)
+            )
+        )
+        .order_by(Enrollment.materialised_until)
+        .limit(limit)
+    )
+    if not due:
+        return 0
+    version_ids = {e.journey_version for e in due}
+    definitions = {
+        v["id"]: from_canonical(v["definition"])
+        for v in await JourneyVersion.select(JourneyVersion.id, JourneyVersion.definition).where(
+            JourneyVersion.id.is_in(list(version_ids))
+        )
+    }
+    rows: list[Step] = []
+    for e in due:
+        start = e.materialised_until
+        rows += _step_rows(
+            e,
+            definitions[e.journey_version],
+            enrollment_anchors(e),
+            ZoneInfo(e.timezone),
+            start,
+            target,
+        )
+    async with write_transaction():
+        await _insert_steps(rows)
+        for e in due:
+            await Enrollment.update({Enrollment.materialised_until: target}).where(
+                (Enrollment.id == e.id) & (Enrollment.materialised_until < target)
+            )
+    return len(rows)
+
+
+async def mark_missed(now: datetime | None = None, limit: int = 5000) -> list[UUID]:
+    """Pending steps past due + grace become missed (confirmable) or excused (not confirmable).
+
+    Returns the ids of newly missed steps, each exactly once even when several schedulers
+    race: the update is conditional on the step still being pending.
+    """
+    now = now or datetime.now(UTC)
+    expired = (
+        await Step.select(Step.id)
+        .where((Step.status == OPEN) & (Step.grace_until < now))
+        .limit(limit)
+    )
+    if not expired:
+        return []
+    ids = [row["id"] for row in expired]
+    async with write_transaction():
+        missed = (
+            await Step.update({Step.status: "missed"})
+            .where(
+                Step.id.is_in(ids) & (Step.status == OPEN) & (Step.confirmable == True)  # noqa: E712
+            )
+            .returning(Step.id)
+        )
+        await Step.update(
+            {Step.status: "excused", Step.completed_via: "no_confirmation_expected"}
+        ).where(Step.id.is_in(ids) & (Step.status == OPEN) & (Step.confirmable == False))  # noqa: E712
+    return [row["id"] for row in missed]
+
+
+async def labels(tenant: Tenant, enrollments: list[Enrollment]) -> dict[UUID, tuple[str, int]]:
+    """Journey key and pinned version number per enrollment id (one query)."""
+    if not enrollments:
+        return {}
+    rows = await tenant.select(
+        Enrollment,
+        Enrollment.id,
+        Enrollment.journey.key.as_alias("journey_key"),
+        Enrollment.journey_version.version.as_alias("version"),
+    ).where(Enrollment.id.is_in([e.id for e in enrollments]))
+    return {row["id"]: (row["journey_key"], row["version"]) for row in rows}
+
+
+async def list_enrollments(
+    tenant: Tenant,
+    customer_id: UUID | None = None,
+    journey_key: str | None = None,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Enrollment], str | None]:
+    """Enrollments, oldest first, filtered; returns the page and the next cursor."""
+    from api.pagination import keyset, page
+
+    query = tenant.objects(Enrollment)
+    if customer_id is not None:
+        query = query.where(Enrollment.customer == customer_id)
+    if journey_key is not None:
+        query = query.where(Enrollment.journey.key == journey_key)
+    if status is not None:
+        query = query.where(Enrollment.status == status)
+    rows = await keyset(query, Enrollment, cursor, limit)
+    return page(rows, limit)
