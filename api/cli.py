@@ -458,7 +458,8 @@ def journeys_preview(
     click.echo(f"{'local time (' + tz.key + ')':<32} {'UTC':<26} what")
     for step in steps:
         click.echo(
-            f"{step['due_local']:<32} {step['due_at']:<26} STEP {step['behaviour']} #{step['occurrence']}"
+            f"{step['due_local']:<32} {step['due_at']:<26} "
+            f"STEP {step['behaviour']} #{step['occurrence']}"
         )
         for m in step["messages"]:
             cond = f" unless {m['condition']}" if m["condition"] else ""

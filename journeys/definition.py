@@ -58,14 +58,14 @@ class Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tr
     """Base of definition structs: unknown keys are errors."""
 
 
-class ConfirmRule(Strict, kw_only=True):
+class ConfirmRule(Strict, kw_only=True, frozen=True):
     """How a customer confirms a step, and how long after its due time before it is missed."""
 
     reply: list[Keyword] = []
     grace: str = "4h"
 
 
-class FailureMode(Strict, kw_only=True):
+class FailureMode(Strict, kw_only=True, frozen=True):
     """A typical way this behaviour fails, with its cause and what helps."""
 
     key: Key
@@ -77,7 +77,7 @@ class FailureMode(Strict, kw_only=True):
     reply: list[Keyword] = []
 
 
-class Nudge(Strict, kw_only=True):
+class Nudge(Strict, kw_only=True, frozen=True):
     """A message relative to the step's due time (``due - 1d``, ``due``, ``due + 2h``)."""
 
     at: str
@@ -86,14 +86,14 @@ class Nudge(Strict, kw_only=True):
     unless: Literal["confirmed"] | None = None
 
 
-class TaperPhase(Strict, kw_only=True, rename={"for_": "for"}):
+class TaperPhase(Strict, kw_only=True, frozen=True, rename={"for_": "for"}):
     """One phase of a tapering schedule: every N for a period."""
 
     every: str
     for_: str
 
 
-class Schedule(Strict, kw_only=True, rename={"for_": "for", "from_": "from"}):
+class Schedule(Strict, kw_only=True, frozen=True, rename={"for_": "for", "from_": "from"}):
     """When occurrences fall: exactly one of ``once``, ``every`` or ``taper``."""
 
     once: str | None = None
@@ -104,7 +104,7 @@ class Schedule(Strict, kw_only=True, rename={"for_": "for", "from_": "from"}):
     for_: str | None = None
 
 
-class Behaviour(Strict, kw_only=True):
+class Behaviour(Strict, kw_only=True, frozen=True):
     """Something the customer must do, how important it is, and how to help."""
 
     key: Key
@@ -118,7 +118,7 @@ class Behaviour(Strict, kw_only=True):
     nudges: list[Nudge] = []
 
 
-class JourneyDefinition(Strict, kw_only=True):
+class JourneyDefinition(Strict, kw_only=True, frozen=True):
     """A customer's role written down: behaviours, schedules, nudges and templates."""
 
     key: Key
@@ -264,13 +264,15 @@ def _schema_message(err: SchemaError) -> tuple[str, str]:
         choices = ", ".join(map(str, err.validator_value))
         return (
             path,
-            f"{err.instance!r} is not allowed{_suggest(err.instance, err.validator_value)}; choose one of {choices}",
+            f"{err.instance!r} is not allowed{_suggest(err.instance, err.validator_value)};"
+            f" choose one of {choices}",
         )
     if err.validator == "type":
         expected = err.validator_value
         return (
             path,
-            f"expected {expected if isinstance(expected, str) else ' or '.join(expected)}, got {type(err.instance).__name__} {err.instance!r}",
+            f"expected {expected if isinstance(expected, str) else ' or '.join(expected)},"
+            f" got {type(err.instance).__name__} {err.instance!r}",
         )
     if err.validator == "pattern":
         description = err.schema.get("description", f"must match {err.validator_value}")
@@ -278,7 +280,8 @@ def _schema_message(err: SchemaError) -> tuple[str, str]:
     if err.validator in ("minimum", "maximum"):
         return (
             path,
-            f"{err.instance!r} is out of range (minimum {err.schema.get('minimum')}, maximum {err.schema.get('maximum')})",
+            f"{err.instance!r} is out of range (minimum {err.schema.get('minimum')},"
+            f" maximum {err.schema.get('maximum')})",
         )
     if err.validator == "minItems":
         return path, f"needs at least {err.validator_value} item(s)"
@@ -328,7 +331,8 @@ class _Checker:
             if b.stage not in d.stages:
                 self.error(
                     f"{here}.stage",
-                    f"unknown stage {b.stage!r}{_suggest(b.stage, d.stages)}; stages: {', '.join(d.stages)}",
+                    f"unknown stage {b.stage!r}{_suggest(b.stage, d.stages)};"
+                    f" stages: {', '.join(d.stages)}",
                 )
             self._schedule(f"{here}.schedule", b.schedule)
             keywords: list[tuple[str, str]] = []
@@ -354,7 +358,8 @@ class _Checker:
                 if nudge.template not in d.templates:
                     self.error(
                         f"{where}.template",
-                        f"unknown template {nudge.template!r}{_suggest(nudge.template, d.templates)}",
+                        f"unknown template {nudge.template!r}"
+                        + _suggest(nudge.template, d.templates),
                     )
                 else:
                     used_templates.setdefault(nudge.template, []).append((where, nudge.channel))
@@ -378,7 +383,8 @@ class _Checker:
         if name not in self.d.anchors:
             self.error(
                 path,
-                f"unknown anchor {name!r}{_suggest(name, self.d.anchors)}; anchors: {', '.join(self.d.anchors)}",
+                f"unknown anchor {name!r}{_suggest(name, self.d.anchors)};"
+                f" anchors: {', '.join(self.d.anchors)}",
             )
 
     def _schedule(self, path: str, s: Schedule) -> None:
@@ -441,7 +447,8 @@ class _Checker:
             if step is not None and at is not None and step.calendar_days is None:
                 self.error(
                     where,
-                    f"with 'at' the interval must be whole days or weeks (e.g. 1d, 2d, 1w), not {every!r}",
+                    "with 'at' the interval must be whole days or weeks"
+                    f" (e.g. 1d, 2d, 1w), not {every!r}",
                 )
 
     def _nudge_offset(self, path: str, text: str) -> None:
@@ -453,7 +460,8 @@ class _Checker:
         if offset.anchor != "due":
             self.error(
                 path,
-                f"nudges are timed from the step: write 'due', 'due - 1d' or 'due + 2h', not {offset.anchor!r}{_suggest(offset.anchor, ['due'])}",
+                "nudges are timed from the step: write 'due', 'due - 1d' or 'due + 2h',"
+                f" not {offset.anchor!r}{_suggest(offset.anchor, ['due'])}",
             )
 
     def _keywords(self, keywords: list[tuple[str, str]]) -> None:
@@ -463,7 +471,8 @@ class _Checker:
             if upper in RESERVED_KEYWORDS:
                 self.error(
                     path,
-                    f"{word!r} is an opt-out/help keyword carriers handle themselves; choose another word",
+                    f"{word!r} is an opt-out/help keyword carriers handle themselves;"
+                    " choose another word",
                 )
             elif upper in seen:
                 self.error(path, f"{word!r} is already used at {seen[upper]}")
@@ -480,7 +489,8 @@ class _Checker:
                 if locale not in by_locale:
                     self.error(
                         base,
-                        f"missing locale {locale!r} (the journey declares locales {', '.join(d.locales)})",
+                        f"missing locale {locale!r}"
+                        f" (the journey declares locales {', '.join(d.locales)})",
                     )
             for locale, text in by_locale.items():
                 path = f"{base}.{locale}"
@@ -497,7 +507,8 @@ class _Checker:
                 for name in unknown:
                     self.error(
                         path,
-                        f"unknown variable {name!r}{_suggest(name, allowed)}; available: {', '.join(sorted(allowed))}",
+                        f"unknown variable {name!r}{_suggest(name, allowed)};"
+                        f" available: {', '.join(sorted(allowed))}",
                     )
                 if unknown:
                     continue
@@ -512,7 +523,8 @@ class _Checker:
                         self.warnings.append(
                             (
                                 path,
-                                f"renders to {count} SMS segments with sample values (over {MAX_SMS_SEGMENTS}: costly and often split badly)",
+                                f"renders to {count} SMS segments with sample values"
+                                f" (over {MAX_SMS_SEGMENTS}: costly and often split badly)",
                             )
                         )
 

@@ -79,7 +79,8 @@ def parse_offset(text: str) -> Offset:
     anchor, sign, amount = match.groups()
     if sign is None:
         return Offset(anchor, 1, None)
-    return Offset(anchor, 1 if sign == "+" else -1, parse_duration(amount.replace(" ", "")))
+    duration = parse_duration(amount.replace(" ", ""), allow_zero=True)
+    return Offset(anchor, 1 if sign == "+" else -1, duration)
 
 
 def parse_time(text: str) -> time:

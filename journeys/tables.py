@@ -66,7 +66,7 @@ class Customer(Table):
 
 
 class ConsentRecord(Table):
-    """Append-only consent evidence; the current consent is the latest record per channel/purpose."""
+    """Append-only consent evidence; current consent = latest record per channel and purpose."""
 
     id = UUID(primary_key=True)
     organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)

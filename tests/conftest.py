@@ -14,7 +14,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -124,6 +124,13 @@ class Org:
     key_ids: dict[str, UUID]
     users: dict[str, Any]
     password: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tenant(self) -> Any:
+        from api.tenancy import Tenant
+
+        return Tenant(self.id)
 
     def auth(self, role: str = "admin") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}"}

@@ -113,3 +113,50 @@ def test_separate_workers_need_a_broker() -> None:
     assert result.returncode == 2 and "SLIPGUARD_BROKER_URL" in result.stderr
     result = run("serve", "--workers", "2")
     assert result.returncode == 2 and "SLIPGUARD_BROKER_URL" in result.stderr
+
+
+def test_journeys_validate_load_preview_schema(tmp_path: Any) -> None:
+    import json
+    from pathlib import Path
+
+    library = Path(__file__).resolve().parents[2] / "journeys" / "library"
+    good = library / "hypertension-adherence.yaml"
+    result = run("journeys", "validate", str(good))
+    assert result.returncode == 0 and "ok" in result.stderr
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text().replace("from: start", "from: begin"))
+    result = run("journeys", "validate", str(good), str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:" in result.stderr and "unknown anchor 'begin'" in result.stderr
+
+    slug = f"jr-{secrets.token_hex(3)}"
+    assert (
+        run("init", "--org", slug, "--org-name", "J", "--admin-email", f"a@{slug}.test").returncode
+        == 0
+    )
+    refused = run("journeys", "load", "--org", slug, str(good), str(bad))
+    assert refused.returncode == 1 and "nothing was loaded" in refused.stderr
+    loaded = run("journeys", "load", "--org", slug, str(good))
+    assert loaded.stdout.strip() == "hypertension-adherence: version 1 (new version)"
+    again = run("journeys", "load", "--org", slug, str(good))
+    assert again.stdout.strip() == "hypertension-adherence: version 1 (unchanged)"
+
+    preview = run(
+        "journeys", "preview", "hypertension-adherence", "--org", slug,
+        "--start", "2026-03-07T05:00:00Z", "--tz", "America/New_York", "--limit", "3",
+    )  # fmt: skip
+    assert preview.returncode == 0, preview.stderr
+    lines = [line for line in preview.stdout.splitlines() if "STEP take-dose" in line]
+    assert [line.split()[0] for line in lines] == [
+        "2026-03-07T08:00:00-05:00",
+        "2026-03-08T08:00:00-04:00",
+        "2026-03-09T08:00:00-04:00",
+    ]
+    bad_tz = run(
+        "journeys", "preview", "hypertension-adherence", "--org", slug, "--tz", "Mars/Base"
+    )
+    assert bad_tz.returncode == 1 and "--tz" in bad_tz.stderr
+
+    schema = json.loads(run("journeys", "schema").stdout)
+    assert schema["title"] == "Slipguard journey" and "$defs" in schema

@@ -18,14 +18,46 @@ from tests.conftest import Org
 # Paths that are not organisation data (probes, docs, static files, the login pages).
 PUBLIC = re.compile(r"^/(healthz|readyz|metrics|schema|static|login|logout)(/|$)|^/$")
 
-# path parameter name -> an object of the *victim* organisation
+# path parameter name -> an object of the *victim* organisation (see ``victim`` below)
 OBJECTS: dict[str, Callable[[Org], Any]] = {
     "key_id": lambda org: org.key_ids["manager"],
     "user_id": lambda org: org.users["manager"].id,
+    "customer_id": lambda org: org.extra["customer_id"],
+    "journey_key": lambda org: org.extra["journey_key"],
+    "enrollment_id": lambda org: org.extra["enrollment_id"],
+    "step_id": lambda org: org.extra["step_id"],
 }
 
 # Bodies that pass validation, so a route cannot answer 422 before it checks ownership.
-BODIES: dict[tuple[str, str], Any] = {}
+BODIES: dict[tuple[str, str], Any] = {
+    ("POST", "/api/v1/customers/{customer_id:uuid}/consents"): {
+        "channel": "sms",
+        "purpose": "informational",
+        "status": "revoked",
+        "source": "staff",
+    },
+}
+
+
+async def populate(org: Org) -> None:
+    """Give the victim one object of every kind a route can name."""
+    from journeys import enrollments
+    from journeys import services as journeys
+    from journeys.tables import Customer
+    from tests.integration.test_journeys_api import JOURNEY
+
+    tenant = org.tenant
+    customer = tenant.new(Customer, first_name="Vic", timezone="Europe/London", pseudonym="v" * 16)
+    await customer.save()
+    await journeys.load_journey(tenant, JOURNEY)
+    done = await enrollments.enroll(tenant, customer.id, "tenancy-check", {})
+    steps = await enrollments.steps_of(tenant, done.enrollment.id)
+    org.extra.update(
+        customer_id=customer.id,
+        journey_key="tenancy-check",
+        enrollment_id=done.enrollment.id,
+        step_id=steps[0].id,
+    )
 
 
 def api_routes(app: Any) -> list[tuple[str, str]]:
@@ -47,22 +79,36 @@ def fill(path: str, victim: Org) -> str:
     return re.sub(r"\{(\w+)(?::\w+)?\}", one, path)
 
 
+def elsewhere(path: str, victim: Org) -> str:
+    """The same path with every victim object replaced by one that exists nowhere."""
+    for _name, pick in OBJECTS.items():
+        try:
+            value = str(pick(victim))
+        except KeyError:
+            continue
+        replacement = str(uuid.uuid4()) if len(value) == 36 else f"nowhere-{uuid.uuid4().hex[:8]}"
+        path = path.replace(value, replacement)
+    return path
+
+
 def shape(response: Any, path: str) -> tuple[int, str]:
     """Status and body with the requested ids and the request id blanked out."""
     text = response.text.replace(response.headers.get("x-request-id", "-"), "RID")
     for part in path.split("/"):
-        if len(part) == 36:
+        if len(part) == 36 or part.startswith("nowhere-") or part == "tenancy-check":
             text = text.replace(part, "ID")
     return response.status_code, text
 
 
 def victim_ids(victim: Org) -> list[str]:
-    return [str(v) for v in victim.key_ids.values()] + [str(u.id) for u in victim.users.values()]
+    ids = [str(v) for v in victim.key_ids.values()] + [str(u.id) for u in victim.users.values()]
+    return ids + [str(v) for k, v in victim.extra.items() if k != "journey_key"]
 
 
 async def test_no_route_reads_or_changes_another_organisations_objects(
     app: Any, client: Any, org: Org, other_org: Org
 ) -> None:
+    await populate(org)
     routes = api_routes(app)
     assert len(routes) >= 9, routes
     attacker = other_org.auth("admin")
@@ -74,7 +120,7 @@ async def test_no_route_reads_or_changes_another_organisations_objects(
         if "{" in template:
             assert response.status_code == 404, f"{where}: {response.status_code} {response.text}"
             # Indistinguishable from an id that exists nowhere: existence does not leak.
-            nowhere = re.sub(r"[0-9a-f-]{36}", str(uuid.uuid4()), path)
+            nowhere = elsewhere(path, org)
             baseline = await client.request(method, nowhere, headers=attacker, json=body)
             assert shape(response, path) == shape(baseline, nowhere), where
         else:
@@ -87,6 +133,7 @@ async def test_no_route_reads_or_changes_another_organisations_objects(
 
 
 async def test_every_api_route_requires_a_key(app: Any, client: Any, org: Org) -> None:
+    await populate(org)
     for method, template in api_routes(app):
         response = await client.request(method, fill(template, org))
         assert response.status_code == 401, f"{method} {template}: {response.status_code}"
