@@ -155,6 +155,16 @@ class SchedulerSettings:
 
 
 @dataclass(frozen=True)
+class IntakeSettings:
+    """Rules for logging slips."""
+
+    max_age_days: int = 365
+    clock_skew_seconds: int = 300
+    edit_window_minutes: int = 60
+    idempotency_hours: int = 24
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings, one dataclass per concern."""
 
@@ -165,6 +175,7 @@ class Settings:
     twilio: TwilioSettings
     email: EmailSettings
     scheduler: SchedulerSettings
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
     default_phone_region: str = "US"
 
 
@@ -334,6 +345,12 @@ def load_settings(
         scheduler=SchedulerSettings(
             interval_seconds=r.number("SCHEDULER_INTERVAL_SECONDS", 5.0),
             step_horizon_hours=r.whole("STEP_HORIZON_HOURS", 48, minimum=1),
+        ),
+        intake=IntakeSettings(
+            max_age_days=r.whole("SLIP_MAX_AGE_DAYS", 365, minimum=1),
+            clock_skew_seconds=r.whole("SLIP_CLOCK_SKEW_SECONDS", 300),
+            edit_window_minutes=r.whole("SLIP_EDIT_WINDOW_MINUTES", 60),
+            idempotency_hours=r.whole("IDEMPOTENCY_HOURS", 24, minimum=24),
         ),
         default_phone_region=r.text("DEFAULT_PHONE_REGION", "US").upper(),
     )

@@ -32,6 +32,7 @@ from api.controllers.enrollments import EnrollmentController
 from api.controllers.health import HealthController
 from api.controllers.identity import IdentityController
 from api.controllers.journeys import JourneyController
+from api.controllers.slips import SlipController
 from api.observability import RequestContextMiddleware, configure_logging
 from api.pages.auth import AuthPages
 from api.problems import EXCEPTION_HANDLERS
@@ -100,6 +101,7 @@ def create_app(
         CustomerController,
         JourneyController,
         EnrollmentController,
+        SlipController,
         AuthPages,
         create_static_files_router(
             path="/static", directories=[HERE / "static"], include_in_schema=False

@@ -4,6 +4,8 @@ from piccolo.columns import (
     UUID,
     Boolean,
     ForeignKey,
+    Integer,
+    Text,
     Timestamptz,
     Varchar,
 )
@@ -49,3 +51,15 @@ class ApiKey(Table):
     created_at = Timestamptz(default=TimestamptzNow())
     last_used_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
+
+
+class IdempotencyRecord(Table):
+    """A request made safe to retry: the same key replays the first response (kept >= 24 h)."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
+    key = Varchar(length=200)
+    fingerprint = Varchar(length=64)  # SHA-256 of method, path and body
+    status_code = Integer(default=0)
+    response = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)

@@ -61,3 +61,12 @@ async def detect_missed_steps() -> int:
     from journeys.enrollments import mark_missed
 
     return len(await mark_missed())
+
+
+@register
+async def purge_idempotency_keys() -> int:
+    """Forget idempotency keys past their retention (at least 24 h)."""
+    from api.idempotency import purge
+    from settings import get_settings
+
+    return await purge(get_settings().intake.idempotency_hours)

@@ -29,6 +29,7 @@ from journeys.errors import (
 )
 from journeys.schedule import grace_until, last_due, occurrences
 from journeys.services import current_definition, parse_anchors, parse_timezone
+from journeys.slips import record_missed_steps
 from journeys.tables import Customer, Enrollment, JourneyVersion, Step
 from settings import get_settings
 
@@ -267,6 +268,8 @@ async def mark_missed(now: datetime | None = None, limit: int = 5000) -> list[UU
         await Step.update(
             {Step.status: "excused", Step.completed_via: "no_confirmation_expected"}
         ).where(Step.id.is_in(ids) & (Step.status == OPEN) & (Step.confirmable == False))  # noqa: E712
+        # In the same transaction: a step is never missed without its system slip.
+        await record_missed_steps([row["id"] for row in missed])
     return [row["id"] for row in missed]
 
 

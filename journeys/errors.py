@@ -51,3 +51,18 @@ class StepNotFound(NotFound, JourneysError):
 
 class StepClosed(Conflict, JourneysError):
     """The step was cancelled or excused and cannot be completed."""
+
+
+class SlipInvalid(Invalid, JourneysError):
+    """A slip names an unknown journey, behaviour or failure mode, or has bad values."""
+
+
+class SlipNotFound(NotFound, JourneysError):
+    """No such slip in the organisation."""
+
+
+class SlipLocked(JourneysError):
+    """The slip can no longer be changed by this caller."""
+
+    kind = "forbidden"
+    title = "Not allowed"

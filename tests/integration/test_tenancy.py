@@ -26,10 +26,13 @@ OBJECTS: dict[str, Callable[[Org], Any]] = {
     "journey_key": lambda org: org.extra["journey_key"],
     "enrollment_id": lambda org: org.extra["enrollment_id"],
     "step_id": lambda org: org.extra["step_id"],
+    "slip_id": lambda org: org.extra["slip_id"],
 }
 
 # Bodies that pass validation, so a route cannot answer 422 before it checks ownership.
 BODIES: dict[tuple[str, str], Any] = {
+    ("POST", "/api/v1/slips/{slip_id:uuid}/void"): {"reason": "probe"},
+    ("PATCH", "/api/v1/slips/{slip_id:uuid}"): {"note": "probe"},
     ("POST", "/api/v1/customers/{customer_id:uuid}/consents"): {
         "channel": "sms",
         "purpose": "informational",
@@ -41,7 +44,7 @@ BODIES: dict[tuple[str, str], Any] = {
 
 async def populate(org: Org) -> None:
     """Give the victim one object of every kind a route can name."""
-    from journeys import enrollments
+    from journeys import enrollments, slips
     from journeys import services as journeys
     from journeys.tables import Customer
     from tests.integration.test_journeys_api import JOURNEY
@@ -52,7 +55,13 @@ async def populate(org: Org) -> None:
     await journeys.load_journey(tenant, JOURNEY)
     done = await enrollments.enroll(tenant, customer.id, "tenancy-check", {})
     steps = await enrollments.steps_of(tenant, done.enrollment.id)
+    slip = await slips.record_slip(
+        tenant,
+        slips.SlipInput(journey="tenancy-check", behaviour="check-in", customer_id=customer.id),
+        slips.Reporter(),
+    )
     org.extra.update(
+        slip_id=slip.id,
         customer_id=customer.id,
         journey_key="tenancy-check",
         enrollment_id=done.enrollment.id,

@@ -1,0 +1,168 @@
+"""Slips API: log one (safe to retry with Idempotency-Key), log a batch, list, correct, void."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.openapi import ResponseSpec
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from api.auth import principal_of, requires
+from api.idempotency import fingerprint, run_once
+from api.schemas import Page
+from api.services import Principal
+from journeys import slips
+from journeys.slip_schemas import (
+    ItemError,
+    ItemResultOut,
+    SlipBatchIn,
+    SlipBatchOut,
+    SlipIn,
+    SlipOut,
+    SlipPatch,
+    VoidIn,
+)
+
+AnyRequest = Request[Any, Any, Any]
+BATCH_BODY_LIMIT = 4 * 1024 * 1024  # 1,000 items with long notes
+
+
+def _reporter(p: Principal) -> slips.Reporter:
+    return slips.Reporter(user_id=p.user_id, api_key_id=p.api_key_id)
+
+
+def _input(data: SlipIn, key: str | None = None) -> slips.SlipInput:
+    fields = {f: getattr(data, f) for f in SlipIn.__struct_fields__}
+    return slips.SlipInput(**fields, key=key)
+
+
+async def _idempotent(request: AnyRequest, status: int, work: Any) -> Response[bytes]:
+    """Run ``work`` (returning a struct) once per Idempotency-Key, replaying on retries."""
+    p = principal_of(request)
+    key = request.headers.get("idempotency-key")
+
+    async def run() -> tuple[int, bytes]:
+        return status, msgspec.json.encode(await work())
+
+    if key is None:
+        code, body = await run()
+        return Response(body, status_code=code, media_type="application/json")
+    print_ = fingerprint(request.method, request.url.path, await request.body())
+    outcome = await run_once(p.tenant, key, print_, run)
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    return Response(
+        outcome.body,
+        status_code=outcome.status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+class SlipController(Controller):
+    """``/api/v1/slips``."""
+
+    path = "/api/v1/slips"
+    tags = ["slips"]
+
+    @post(
+        "/",
+        guards=[requires("staff")],
+        responses={201: ResponseSpec(SlipOut, description="The slip")},
+    )
+    async def create(self, request: AnyRequest, data: JSONBody[SlipIn]) -> Response[bytes]:
+        """Log a slip. Send ``Idempotency-Key`` to make retries safe."""
+        p = principal_of(request)
+
+        async def work() -> SlipOut:
+            slip = await slips.record_slip(p.tenant, _input(data), _reporter(p))
+            return SlipOut.of(slip)
+
+        return await _idempotent(request, 201, work)
+
+    @post(
+        "/batch",
+        guards=[requires("staff")],
+        request_max_body_size=BATCH_BODY_LIMIT,
+        responses={200: ResponseSpec(SlipBatchOut, description="Per-item results")},
+    )
+    async def batch(self, request: AnyRequest, data: JSONBody[SlipBatchIn]) -> Response[bytes]:
+        """Log up to 1,000 slips; valid items are stored even when others fail."""
+        p = principal_of(request)
+
+        async def work() -> SlipBatchOut:
+            items = [_input(item, item.key) for item in data.items]
+            results = await slips.record_batch(p.tenant, items, _reporter(p))
+            out = [
+                ItemResultOut(
+                    r.index,
+                    r.status,
+                    r.slip.id if r.slip else None,
+                    [ItemError.of(e) for e in r.errors],
+                )
+                for r in results
+            ]
+            count = {
+                s: sum(1 for r in results if r.status == s)
+                for s in ("created", "duplicate", "error")
+            }
+            return SlipBatchOut(count["created"], count["duplicate"], count["error"], out)
+
+        return await _idempotent(request, 200, work)
+
+    @get("/", guards=[requires("staff")])
+    async def index(
+        self,
+        request: AnyRequest,
+        journey: FromQuery[str | None] = None,
+        behaviour: FromQuery[str | None] = None,
+        failure_mode: FromQuery[str | None] = None,
+        root_cause: FromQuery[str | None] = None,
+        site: FromQuery[str | None] = None,
+        source: FromQuery[str | None] = None,
+        reporter_user: FromQuery[UUID | None] = None,
+        reporter_key: FromQuery[UUID | None] = None,
+        customer_id: FromQuery[UUID | None] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        include_voided: FromQuery[bool] = False,
+        cursor: FromQuery[str | None] = None,
+        limit: FromQuery[int] = 50,
+    ) -> Page[SlipOut]:
+        """Slips, oldest first, filtered; voided slips only with include_voided=true."""
+        f = slips.SlipFilter(
+            journey, behaviour, failure_mode, root_cause, site, source, reporter_user,
+            reporter_key, customer_id, since, until, include_voided,
+        )  # fmt: skip
+        items, next_cursor = await slips.list_slips(principal_of(request).tenant, f, cursor, limit)
+        return Page(items=[SlipOut.of(s) for s in items], next_cursor=next_cursor)
+
+    @get("/{slip_id:uuid}", guards=[requires("staff")])
+    async def detail(self, request: AnyRequest, slip_id: FromPath[UUID]) -> SlipOut:
+        """One slip."""
+        return SlipOut.of(await slips.get_slip(principal_of(request).tenant, slip_id))
+
+    @patch("/{slip_id:uuid}", guards=[requires("staff")])
+    async def correct(
+        self, request: AnyRequest, slip_id: FromPath[UUID], data: JSONBody[SlipPatch]
+    ) -> SlipOut:
+        """Correct a slip (staff: their own, within the edit window; managers: any)."""
+        p = principal_of(request)
+        slip = await slips.correct_slip(
+            p.tenant, slip_id, data.changes(), _reporter(p), p.has_role("manager")
+        )
+        return SlipOut.of(slip)
+
+    @post("/{slip_id:uuid}/void", guards=[requires("staff")], status_code=200)
+    async def void(
+        self, request: AnyRequest, slip_id: FromPath[UUID], data: JSONBody[VoidIn]
+    ) -> SlipOut:
+        """Void a slip: kept for audit, left out of every count."""
+        p = principal_of(request)
+        slip = await slips.void_slip(
+            p.tenant, slip_id, data.reason, _reporter(p), p.has_role("manager")
+        )
+        return SlipOut.of(slip)

@@ -1,0 +1,100 @@
+"""Idempotency keys with Stripe's semantics, for POSTs that create things.
+
+The first request with a key runs and its successful response is stored with a
+fingerprint of the request; a retry with the same key and the same request gets the
+stored response back (``Idempotent-Replayed: true``) without running again; the same key
+with a different request is a 409. The record is inserted in the same transaction as the
+work, behind a unique index, so two concurrent requests with one key run the work once:
+the second waits for the first to commit and then replays it. Failed requests store
+nothing, so they can be retried with the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from api.db import write_transaction
+from api.domain import Conflict, FieldError, Invalid
+from api.tables import IdempotencyRecord
+from api.tenancy import Tenant
+
+MAX_KEY_LENGTH = 200
+
+
+class IdempotencyMismatch(Conflict):
+    """The key was already used for a different request."""
+
+    title = "Idempotency key reused"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A response to send: fresh or replayed."""
+
+    status_code: int
+    body: bytes
+    replayed: bool
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    """What makes two requests 'the same' for an idempotency key."""
+    return hashlib.sha256(b"\0".join([method.encode(), path.encode(), body])).hexdigest()
+
+
+def check_key(key: str) -> str:
+    """A usable key: 1-200 visible characters."""
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise Invalid(
+            "invalid Idempotency-Key",
+            [FieldError("Idempotency-Key", f"1-{MAX_KEY_LENGTH} printable characters")],
+        )
+    return key
+
+
+async def run_once(
+    tenant: Tenant,
+    key: str,
+    request_fingerprint: str,
+    work: Callable[[], Awaitable[tuple[int, bytes]]],
+) -> Outcome:
+    """Run ``work`` at most once per (organisation, key)."""
+    key = check_key(key)
+    async with write_transaction():
+        claimed = (
+            await IdempotencyRecord.insert(
+                tenant.new(IdempotencyRecord, key=key, fingerprint=request_fingerprint)
+            )
+            .on_conflict(action="DO NOTHING")
+            .returning(IdempotencyRecord.id)
+        )
+        if not claimed:
+            record = (
+                await tenant.objects(IdempotencyRecord).where(IdempotencyRecord.key == key).first()
+            )
+            assert record is not None  # the conflict means it exists and has committed
+            if record.fingerprint != request_fingerprint:
+                raise IdempotencyMismatch(
+                    "this Idempotency-Key was already used with a different request; "
+                    "use a new key for a new request"
+                )
+            return Outcome(record.status_code, record.response.encode(), True)
+        status, body = await work()
+        await IdempotencyRecord.update(
+            {IdempotencyRecord.status_code: status, IdempotencyRecord.response: body.decode()}
+        ).where(IdempotencyRecord.id == claimed[0]["id"])
+    return Outcome(status, body, False)
+
+
+async def purge(hours: int, now: datetime | None = None) -> int:
+    """Forget keys older than ``hours`` (never less than 24)."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(hours=max(hours, 24))
+    gone = (
+        await IdempotencyRecord.delete()
+        .where(IdempotencyRecord.created_at < cutoff)
+        .returning(IdempotencyRecord.id)
+    )
+    return len(gone)
