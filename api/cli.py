@@ -333,6 +333,60 @@ def scheduler() -> None:
 
 
 @main.group()
+def slips() -> None:
+    """Import slips (historical tick sheets)."""
+
+
+@slips.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--org", "slug", required=True, help="Organisation slug.")
+@click.option("--dry-run", is_flag=True, help="Validate every row and write nothing.")
+@click.option("--skip-invalid", is_flag=True, help="Store the good rows even if some are bad.")
+def slips_import(path: str, slug: str, dry_run: bool, skip_invalid: bool) -> None:
+    """Import a CSV of slips; re-importing the same file adds nothing (see README)."""
+    from zoneinfo import ZoneInfo
+
+    from api import services as identity
+    from api.tenancy import Tenant
+    from journeys.slip_import import CsvProblem, ImportReport, import_csv
+
+    with open(path, "rb") as fh:
+        raw = fh.read()
+
+    async def work() -> ImportReport:
+        org = await identity.get_organization(slug)
+        total = max(raw.count(b"\n") - 1, 1)
+        with click.progressbar(length=total, label="importing", file=sys.stderr) as bar:
+            return await import_csv(
+                Tenant(org.id), raw, path, ZoneInfo(org.timezone),
+                dry_run=dry_run, skip_invalid=skip_invalid, progress=bar.update,
+            )  # fmt: skip
+
+    try:
+        report = run_db(work)
+    except CsvProblem as exc:
+        fail(str(exc))
+    for row in report.bad:
+        click.echo(f"{path}: {row}", err=True)
+    good = report.rows - len(report.bad)
+    if dry_run:
+        click.echo(
+            f"dry run: {report.rows} rows, {good} valid, {len(report.bad)} bad; nothing written"
+        )
+    elif not report.written:
+        click.echo(
+            f"{len(report.bad)} bad row(s); nothing was imported (fix them, or --skip-invalid)"
+        )
+    else:
+        click.echo(
+            f"{report.rows} rows: {report.created} imported, {report.duplicates} already imported, "
+            f"{len(report.bad)} skipped as bad"
+        )
+    if report.bad and (dry_run or not report.written):
+        sys.exit(1)
+
+
+@main.group()
 def journeys() -> None:
     """Validate, load, preview journey definitions and print their JSON Schema."""
 

@@ -370,6 +370,13 @@ async def record_batch(
 # --- reading, correcting, voiding -----------------------------------------------------------
 
 
+async def check_batch(tenant: Tenant, items: list[SlipInput]) -> list[list[FieldError]]:
+    """Validate items without writing anything: the problems of each item (empty = valid)."""
+    now = datetime.now(UTC)
+    ctx = await _context(tenant, items)
+    return [_build(tenant, item, ctx, Reporter(), "import", now)[1] for item in items]
+
+
 async def insert_new(rows: list[Slip]) -> set[UUID]:
     """Insert rows, skipping those whose key exists; returns the ids actually inserted."""
     created: set[UUID] = set()

@@ -1,0 +1,85 @@
+"""``slipguard slips import``: tick sheets in, each row once, bad rows named by line."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from journeys import services as journeys
+from journeys.tables import Slip
+from tests.integration.test_cli import run
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "docs" / "samples" / "slips.csv"
+
+
+async def new_org() -> tuple[str, Any]:
+    from api import services
+
+    slug = f"csv-{secrets.token_hex(3)}"
+    org = await services.create_organization(slug, "CSV Clinic", "Europe/London")
+    tenant = __import__("api.tenancy", fromlist=["Tenant"]).Tenant(org.id)
+    text = (ROOT / "journeys" / "library" / "hypertension-adherence.yaml").read_text()
+    await journeys.load_journey(tenant, text)
+    return slug, org
+
+
+async def count(org: Any) -> int:
+    return await Slip.count().where(Slip.organization == org.id)
+
+
+async def test_sample_imports_once(client: Any) -> None:
+    slug, org = await new_org()
+    dry = run("slips", "import", str(SAMPLE), "--org", slug, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "4 rows, 4 valid, 0 bad; nothing written" in dry.stdout
+    assert await count(org) == 0
+    first = run("slips", "import", str(SAMPLE), "--org", slug)
+    assert first.returncode == 0 and "4 imported, 0 already imported" in first.stdout
+    again = run("slips", "import", str(SAMPLE), "--org", slug)
+    assert "0 imported, 4 already imported" in again.stdout
+    rows = await Slip.objects().where(Slip.organization == org.id).order_by(Slip.occurred_at)
+    assert len(rows) == 4 and {r.source for r in rows} == {"import"}
+    # a date-only row is noon local time; a naive time is read in the organisation's zone
+    assert rows[1].occurred_at.isoformat() == "2026-10-02T11:00:00+00:00"
+    assert rows[0].occurred_at.isoformat() == "2026-10-01T07:40:00+00:00"
+    assert rows[2].severity == 8 and rows[2].idempotency_key == "sheet-oct-3"
+
+
+async def test_bad_rows_are_named_by_line_and_nothing_is_written(
+    client: Any, tmp_path: Path
+) -> None:
+    slug, org = await new_org()
+    sheet = tmp_path / "october.csv"
+    sheet.write_text(
+        "journey,behaviour,failure_mode,occurred_at\n"
+        "hypertension-adherence,take-dose,forgot,2026-10-01\n"
+        "hypertension-adherence,take-dos,,2026-10-02\n"
+        "hypertension-adherence,take-dose,,first of october\n"
+        "hypertension-adherence,take-dose,,2026-10-04\n"
+    )
+    result = run("slips", "import", str(sheet), "--org", slug)
+    assert result.returncode == 1
+    assert f"{sheet}: line 3: behaviour: unknown behaviour 'take-dos'" in result.stderr
+    assert f"{sheet}: line 4: occurred_at:" in result.stderr
+    assert "nothing was imported" in result.stdout
+    assert await count(org) == 0
+    partial = run("slips", "import", str(sheet), "--org", slug, "--skip-invalid")
+    assert "2 imported" in partial.stdout and await count(org) == 2
+
+
+async def test_unreadable_files_are_refused_whole(client: Any, tmp_path: Path) -> None:
+    slug, org = await new_org()
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(
+        b"journey,behaviour,occurred_at,note\nhypertension-adherence,take-dose,2026-10-01,caf\xe9\n"
+    )
+    result = run("slips", "import", str(latin), "--org", slug)
+    assert result.returncode == 1 and "line 2: not UTF-8" in result.stderr
+    columns = tmp_path / "columns.csv"
+    columns.write_text("journey,when,colour\nx,y,z\n")
+    result = run("slips", "import", str(columns), "--org", slug)
+    assert "missing column(s) behaviour, occurred_at" in result.stderr
+    assert "unknown column(s) when, colour" in result.stderr
+    assert await count(org) == 0
