@@ -121,6 +121,7 @@ def init(slug: str, org_name: str, admin_email: str, admin_password: str | None)
 
 DEMO_SLUG = "demo"
 DEMO_EMAIL = "admin@demo.example"
+DEMO_STAFF = "staff@demo.example"
 
 
 @main.command()
@@ -133,18 +134,27 @@ def demo() -> None:
     saved = settings.data_dir / "demo-login.txt"
 
     async def work() -> services.Bootstrap | None:
+        from api.tenancy import Tenant
+        from journeys.demo import seed
+
         await _migrate()
         try:
-            return await services.bootstrap(DEMO_SLUG, "Demo Clinic", DEMO_EMAIL, None)
+            made = await services.bootstrap(DEMO_SLUG, "Demo Clinic", DEMO_EMAIL, None)
         except OrganizationExists:
             return None
+        tenant = Tenant(made.organization.id)
+        await services.create_user(tenant, DEMO_STAFF, "staff", made.password or "", "Front desk")
+        counts = await seed(tenant)
+        click.echo("demo data: " + ", ".join(f"{v} {k}" for k, v in counts.items()), err=True)
+        return made
 
     created = run_db(work)
     if created is not None:
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.touch(mode=0o600)
         saved.write_text(
-            f"email: {DEMO_EMAIL}\npassword: {created.password}\napi key: {created.api_key}\n"
+            f"admin: {DEMO_EMAIL}\nstaff: {DEMO_STAFF} (phone page: /staff)\n"
+            f"password (both): {created.password}\napi key: {created.api_key}\n"
         )
     url = settings.server.public_url
     if saved.exists():

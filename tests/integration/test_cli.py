@@ -160,3 +160,19 @@ def test_journeys_validate_load_preview_schema(tmp_path: Any) -> None:
 
     schema = json.loads(run("journeys", "schema").stdout)
     assert schema["title"] == "Slipguard journey" and "$defs" in schema
+
+
+def test_demo_runs_once_and_prints_the_login(tmp_path: Any) -> None:
+    env = dict(
+        os.environ,
+        SLIPGUARD_DATA_DIR=str(tmp_path),
+        SLIPGUARD_DATABASE_URL=f"sqlite:///{tmp_path}/demo.db",
+    )
+    first = run("demo", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "demo data: 5 journeys, 24 customers, 24 enrollments" in first.stderr
+    assert "admin: admin@demo.example" in first.stderr and "password (both):" in first.stderr
+    second = run("demo", env=env)
+    assert second.returncode == 0 and "demo data" not in second.stderr
+    assert first.stderr.split("password (both):")[1] == second.stderr.split("password (both):")[1]
+    assert oct((tmp_path / "demo-login.txt").stat().st_mode & 0o777) == "0o600"
