@@ -58,7 +58,10 @@ async def seed(tenant: Tenant, seed_value: int = 7) -> dict[str, int]:
             purpose="informational",
             status="granted",
             source="staff",
-            text_shown="Reminders about your care by text. Msg & data rates may apply. Reply STOP to opt out.",
+            text_shown=(
+                "Reminders about your care by text. Msg & data rates may apply. "
+                "Reply STOP to opt out."
+            ),
         ).save()
         customers.append(c)
     enrolled = 0
@@ -69,7 +72,7 @@ async def seed(tenant: Tenant, seed_value: int = 7) -> dict[str, int]:
     items = []
     for d in definitions:
         for b in d.behaviours:
-            modes = [m.key for m in b.failure_modes] or [None]
+            modes: list[str | None] = [m.key for m in b.failure_modes] or [None]
             # Zipf-like weights: the first failure modes dominate, as on real tick sheets.
             weights = [1 / (k + 1) ** 1.3 for k in range(len(modes))]
             for _ in range(rng.randint(4, 4 + b.importance * 3)):
