@@ -69,7 +69,7 @@ async def seed(tenant: Tenant, seed_value: int = 7) -> dict[str, int]:
         d = definitions[i % len(definitions)]
         await enrollments.enroll(tenant, c.id, d.key, _anchor_times(d, now, rng))
         enrolled += 1
-    items = []
+    items: list[slips.SlipInput] = []
     for d in definitions:
         for b in d.behaviours:
             modes: list[str | None] = [m.key for m in b.failure_modes] or [None]
