@@ -1,0 +1,126 @@
+"""The staff quick-entry page: log a slip in a few taps, from a phone, even offline.
+
+The page and its JSON endpoints use the session cookie and CSRF token of the pages (the
+script sends the ``slipguard_csrf`` cookie back as ``x-csrftoken``). Every entry carries
+an ``Idempotency-Key`` made on the phone, so a double tap or a resend logs one slip.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response import Template
+
+from api.auth import principal_of, requires
+from api.domain import FieldError, Invalid
+from api.idempotency import fingerprint, run_once
+from api.services import Principal
+from journeys import customers, slip_stats, slips
+from journeys.slip_schemas import SlipIn, SlipOut
+from journeys.tables import Customer
+
+AnyRequest = Request[Any, Any, Any]
+SEARCH_LIMIT = 8
+SEARCH_MIN_CHARS = 2
+UNDO_REASON = "undone by reporter"
+
+
+class CustomerHit(msgspec.Struct):
+    """A customer search result, with only the end of the phone number shown."""
+
+    id: UUID
+    name: str
+    external_ref: str | None
+    phone: str | None
+
+    @classmethod
+    def of(cls, c: Customer) -> CustomerHit:
+        name = f"{c.first_name} {c.last_name}".strip()
+        return cls(c.id, name, c.external_ref, mask_phone(c.phone))
+
+
+class CustomerHits(msgspec.Struct):
+    """Up to eight matches."""
+
+    items: list[CustomerHit]
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """``+14155550132`` → ``•••• 0132``: enough to tell two customers apart, no more."""
+    digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    return f"•••• {digits[-4:]}" if digits else None
+
+
+def _reporter(p: Principal) -> slips.Reporter:
+    return slips.Reporter(user_id=p.user_id, api_key_id=p.api_key_id)
+
+
+class StaffPages(Controller):
+    """``/staff``: the quick-entry page and the endpoints its script calls."""
+
+    path = "/staff"
+    include_in_schema = False
+    guards = [requires("staff")]
+
+    @get("/")
+    async def entry(self, request: AnyRequest) -> Template:
+        """The entry page, with the choices ordered by recent and frequent use."""
+        principal = principal_of(request)
+        choices = await slip_stats.staff_choices(principal.tenant)
+        return Template(
+            "staff.html",
+            context={
+                "principal": principal,
+                "choices": choices,
+                "server_now_ms": int(time.time() * 1000),
+            },
+        )
+
+    @post("/slips")
+    async def log_slip(self, request: AnyRequest, data: JSONBody[SlipIn]) -> Response[bytes]:
+        """Log one slip as the signed-in user, at most once per ``Idempotency-Key``."""
+        p = principal_of(request)
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            raise Invalid(
+                "missing Idempotency-Key header",
+                [FieldError("Idempotency-Key", "send a new random key with every entry")],
+            )
+        fields = {f: getattr(data, f) for f in SlipIn.__struct_fields__}
+
+        async def work() -> tuple[int, bytes]:
+            slip = await slips.record_slip(p.tenant, slips.SlipInput(**fields), _reporter(p))
+            return 201, msgspec.json.encode(SlipOut.of(slip))
+
+        print_ = fingerprint(request.method, request.url.path, await request.body())
+        outcome = await run_once(p.tenant, key, print_, work)
+        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+        return Response(
+            outcome.body,
+            status_code=outcome.status_code,
+            media_type="application/json",
+            headers=headers,
+        )
+
+    @post("/slips/{slip_id:uuid}/undo", status_code=200)
+    async def undo(self, request: AnyRequest, slip_id: FromPath[UUID]) -> SlipOut:
+        """Void a slip the signed-in user logged (within the edit window)."""
+        p = principal_of(request)
+        slip = await slips.void_slip(p.tenant, slip_id, UNDO_REASON, _reporter(p), False)
+        return SlipOut.of(slip)
+
+    @get("/customers")
+    async def search_customers(self, request: AnyRequest, q: FromQuery[str] = "") -> CustomerHits:
+        """Customers whose name, external_ref or phone contain ``q`` (at most eight)."""
+        term = q.strip()
+        if len(term) < SEARCH_MIN_CHARS:
+            return CustomerHits(items=[])
+        found, _ = await customers.list_customers(
+            principal_of(request).tenant, term, limit=SEARCH_LIMIT
+        )
+        return CustomerHits(items=[CustomerHit.of(c) for c in found])
