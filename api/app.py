@@ -35,6 +35,7 @@ from api.controllers.journeys import JourneyController
 from api.controllers.slips import SlipController
 from api.observability import RequestContextMiddleware, configure_logging
 from api.pages.auth import AuthPages
+from api.pages.staff import StaffPages
 from api.problems import EXCEPTION_HANDLERS
 from settings import Settings, get_settings
 
@@ -103,6 +104,7 @@ def create_app(
         EnrollmentController,
         SlipController,
         AuthPages,
+        StaffPages,
         create_static_files_router(
             path="/static", directories=[HERE / "static"], include_in_schema=False
         ),

@@ -551,10 +551,15 @@ def validate_source(source: str, filename: str = "<upload>") -> Validation:
         return result
 
     def line_of(path: str) -> int | None:
+        # The line of the path, or of its nearest ancestor present in the file (a missing
+        # key is reported on the line of the mapping that should hold it).
         while path:
             if path in lines:
                 return lines[path]
-            path = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path)
+            parent = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path)
+            if parent == path:
+                break
+            path = parent
         return lines.get("", 1)
 
     shape = _shape_errors(data)

@@ -106,9 +106,14 @@ def by_use(items: Iterable[K], prefix: ChoiceKey, usage: dict[ChoiceKey, Usage])
     return [listed[i] for i in sorted(range(len(listed)), key=rank)]
 
 
+def _uses(usage: dict[ChoiceKey, Usage], key: ChoiceKey) -> int:
+    seen = usage.get(key)
+    return seen.count if seen else 0
+
+
 async def staff_choices(tenant: Tenant, days: int = 30) -> list[dict[str, Any]]:
-    """The organisation's journeys, behaviours and failure modes as plain data, each level
-    ordered by :func:`by_use` (for the staff quick-entry page)."""
+    """The organisation's journeys, behaviours and failure modes as plain data (key, title,
+    uses in the window), each level ordered by :func:`by_use`, for the quick-entry page."""
     usage = await choice_order(tenant, days)
     current = await current_journeys(tenant, await journey_choices(tenant))
     definitions = [current[key].definition for key in sorted(current)]
@@ -116,12 +121,18 @@ async def staff_choices(tenant: Tenant, days: int = 30) -> list[dict[str, Any]]:
         {
             "key": j.key,
             "title": j.title,
+            "uses": _uses(usage, (j.key,)),
             "behaviours": [
                 {
                     "key": b.key,
                     "title": b.title,
+                    "uses": _uses(usage, (j.key, b.key)),
                     "failure_modes": [
-                        {"key": m.key, "title": m.title or m.key.replace("-", " ").capitalize()}
+                        {
+                            "key": m.key,
+                            "title": m.title or m.key.replace("-", " ").capitalize(),
+                            "uses": _uses(usage, (j.key, b.key, m.key)),
+                        }
                         for m in by_use(b.failure_modes, (j.key, b.key), usage)
                     ],
                 }

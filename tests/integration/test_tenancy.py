@@ -15,7 +15,7 @@ from litestar.routes import HTTPRoute
 
 from tests.conftest import Org
 
-# Paths that are not organisation data (probes, docs, static files, the login pages).
+# Pages that show no organisation data (probes, docs, static files, the login pages).
 PUBLIC = re.compile(r"^/(healthz|readyz|metrics|schema|static|login|logout)(/|$)|^/$")
 
 # path parameter name -> an object of the *victim* organisation (see ``victim`` below)
@@ -72,7 +72,7 @@ async def populate(org: Org) -> None:
 def api_routes(app: Any) -> list[tuple[str, str]]:
     out = []
     for route in app.routes:
-        if isinstance(route, HTTPRoute) and not PUBLIC.match(route.path):
+        if isinstance(route, HTTPRoute) and route.path.startswith("/api/"):
             for method in sorted(route.methods):
                 if method not in ("HEAD", "OPTIONS"):
                     out.append((method, route.path))
@@ -146,3 +146,44 @@ async def test_every_api_route_requires_a_key(app: Any, client: Any, org: Org) -
     for method, template in api_routes(app):
         response = await client.request(method, fill(template, org))
         assert response.status_code == 401, f"{method} {template}: {response.status_code}"
+
+
+def page_routes(app: Any) -> list[tuple[str, str]]:
+    out = []
+    for route in app.routes:
+        path = route.path
+        if isinstance(route, HTTPRoute) and not path.startswith("/api/") and not PUBLIC.match(path):
+            out += [(m, path) for m in sorted(route.methods) if m not in ("HEAD", "OPTIONS")]
+    return out
+
+
+async def test_no_page_reads_or_changes_another_organisations_objects(
+    app: Any, client: Any, org: Org, other_org: Org
+) -> None:
+    from tests.integration.test_pages import csrf_token
+
+    await populate(org)
+    client.cookies.clear()
+    token = csrf_token((await client.get("/login")).text)
+    login = {
+        "email": other_org.users["admin"].email,
+        "password": other_org.password,
+        "_csrf_token": token,
+    }
+    assert (await client.post("/login", data=login, follow_redirects=False)).status_code == 303
+    headers = {"x-csrftoken": client.cookies.get("slipguard_csrf", "")}
+    try:
+        for method, template in page_routes(app):
+            path = fill(template, org)
+            response = await client.request(method, path, headers=headers, json={})
+            where = f"{method} {template}"
+            if "{" in template:
+                assert response.status_code == 404, (
+                    f"{where}: {response.status_code} {response.text}"
+                )
+            else:
+                assert response.status_code < 500, f"{where}: {response.text}"
+                for victim_id in victim_ids(org):
+                    assert victim_id not in response.text, f"{where} leaked {victim_id}"
+    finally:
+        client.cookies.clear()
