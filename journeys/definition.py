@@ -40,7 +40,10 @@ Name = Annotated[
 ]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Keyword = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{1,20}$")]
+Keyword = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^[A-Za-z0-9]{1,20}$", description="one word of 1-20 letters and digits"),
+]
 
 Deficit = Literal["role_clarity", "ability", "motivation", "forgetfulness", "financial", "other"]
 RootCause = Literal[
@@ -174,10 +177,13 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in (
-        "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")]
+        "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp",
+        "tag:yaml.org,2002:bool")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }  # fmt: skip
+# YAML 1.1 also reads yes/no/on/off as booleans (so `reply: [OK, NO]` breaks): only true/false.
 for _tag, _pattern, _first in (
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
     ("tag:yaml.org,2002:int", r"^[-+]?(0|[1-9][0-9]*)$", "-+0123456789"),
     (
         "tag:yaml.org,2002:float",
@@ -188,29 +194,46 @@ for _tag, _pattern, _first in (
     _Loader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
 
 
-def _index_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
+def _index_lines(
+    node: yaml.Node, path: str, lines: dict[str, int], dupes: list[FieldError]
+) -> None:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             child = f"{path}.{key_node.value}" if path else str(key_node.value)
-            lines[child] = key_node.start_mark.line + 1
-            _index_lines(value_node, child, lines)
+            line = key_node.start_mark.line + 1
+            if key_node.value in seen:
+                # YAML keeps only the last value of a repeated key; say so instead.
+                dupes.append(
+                    FieldError(
+                        child,
+                        f"duplicate key {key_node.value!r} (first on line {seen[key_node.value]});"
+                        " the earlier value would be lost",
+                        line,
+                    )
+                )
+                continue
+            seen[key_node.value] = line
+            lines[child] = line
+            _index_lines(value_node, child, lines, dupes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             child = f"{path}[{i}]"
             lines[child] = item.start_mark.line + 1
-            _index_lines(item, child, lines)
+            _index_lines(item, child, lines, dupes)
 
 
-def _parse_yaml(source: str) -> tuple[Any, dict[str, int]]:
+def _parse_yaml(source: str) -> tuple[Any, dict[str, int], list[FieldError]]:
     loader = _Loader(source)
     try:
         node = loader.get_single_node()
         if node is None:
-            return None, {}
+            return None, {}, []
         lines: dict[str, int] = {}
-        _index_lines(node, "", lines)
-        return loader.construct_document(node), lines
+        dupes: list[FieldError] = []
+        _index_lines(node, "", lines, dupes)
+        return loader.construct_document(node), lines, dupes
     finally:
         loader.dispose()
 
@@ -244,18 +267,23 @@ def _suggest(word: str, options: Any) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _unknown_keys(err: SchemaError) -> list[tuple[str, str]]:
+    """One message per unknown key of a mapping (not only the first)."""
+    path = _path(err.absolute_path)
+    allowed = set(err.schema.get("properties", {}))
+    out = []
+    for name in sorted(k for k in err.instance if k not in allowed):
+        field_path = f"{path}.{name}" if path else name
+        listing = ", ".join(sorted(allowed))
+        out.append(
+            (field_path, f"unknown key {name!r}{_suggest(name, allowed)}; allowed: {listing}")
+        )
+    return out
+
+
 def _schema_message(err: SchemaError) -> tuple[str, str]:
     """A readable (path, message) for one JSON-Schema error."""
     path = _path(err.absolute_path)
-    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-        allowed = set(err.schema.get("properties", {}))
-        extra = sorted(k for k in err.instance if k not in allowed)
-        name = extra[0] if extra else "?"
-        field_path = f"{path}.{name}" if path else name
-        return (
-            field_path,
-            f"unknown key {name!r}{_suggest(name, allowed)}; allowed: {', '.join(sorted(allowed))}",
-        )
     if err.validator == "required":
         missing = str(err.message).split("'")[1] if "'" in str(err.message) else "?"
         field_path = f"{path}.{missing}" if path else missing
@@ -291,7 +319,9 @@ def _schema_message(err: SchemaError) -> tuple[str, str]:
 def _shape_errors(data: Any) -> list[tuple[str, str]]:
     found = []
     for err in _validator().iter_errors(data):
-        if err.validator in ("anyOf", "oneOf") and err.context:
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            found += _unknown_keys(err)
+        elif err.validator in ("anyOf", "oneOf") and err.context:
             # Report the branch that got furthest, not "is not valid under any schema".
             best = max(err.context, key=lambda e: len(list(e.absolute_path)))
             found.append(_schema_message(best))
@@ -512,12 +542,14 @@ class _Checker:
                     )
                 if unknown:
                     continue
+                # Every template is rendered once with sample values, whatever its channel,
+                # so a runtime error (``{{ due_date.day }}``) shows now, not at send time.
+                try:
+                    body = templates.render(text, allowed)
+                except Exception as exc:
+                    self.error(path, f"cannot render with sample values: {exc}")
+                    continue
                 if any(channel == "sms" for _, channel in used.get(key, [])):
-                    try:
-                        body = templates.render(text, allowed)
-                    except Exception as exc:  # a runtime error in the author's template
-                        self.error(path, f"cannot render with sample values: {exc}")
-                        continue
                     count = segments(body)
                     if count > MAX_SMS_SEGMENTS:
                         self.warnings.append(
@@ -532,21 +564,39 @@ class _Checker:
 # --- entry points --------------------------------------------------------------------------
 
 
+def _yaml_error(exc: yaml.YAMLError) -> FieldError:
+    """A YAML error located where the broken construct *starts* (an unclosed quote or
+    bracket is reported by the parser only where it gave up, often lines later)."""
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    start = getattr(exc, "context_mark", None)
+    stop = getattr(exc, "problem_mark", None)
+    if start is not None and stop is not None and start.line != stop.line:
+        message = f"not valid YAML: {context or 'a construct'} started here is not closed ({problem} on line {stop.line + 1})"
+        return FieldError("yaml", message, start.line + 1)
+    mark = stop or start
+    hint = ""
+    if "found character '\\t'" in problem or "\\t" in problem:
+        hint = "; indent with spaces, not tabs"
+    elif "expected <block end>" in problem:
+        hint = "; a value starting with {{, [, { or : needs quotes"
+    return FieldError("yaml", f"not valid YAML: {problem}{hint}", mark.line + 1 if mark else None)
+
+
 def validate_source(source: str, filename: str = "<upload>") -> Validation:
     """Validate a YAML source; never raises for bad input (see ``Validation.errors``)."""
     result = Validation(filename)
     try:
-        data, lines = _parse_yaml(source)
+        data, lines, dupes = _parse_yaml(source)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        result.errors.append(
-            FieldError("yaml", f"not valid YAML: {problem}", mark.line + 1 if mark else None)
-        )
+        result.errors.append(_yaml_error(exc))
+        return result
+    if dupes:
+        result.errors = dupes
         return result
     if not isinstance(data, dict):
         result.errors.append(
-            FieldError("", "a journey file is a mapping with key, title, behaviours, …", 1)
+            FieldError("(top)", "a journey file is a mapping with key, title, behaviours, …", 1)
         )
         return result
 

@@ -177,10 +177,27 @@ def parse_anchors(
     return out
 
 
-def local_fields(instant: datetime, tz: ZoneInfo) -> dict[str, str]:
-    """Template values for a local date and time."""
+ZH_WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
+EN_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+EN_MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July", "August",
+    "September", "October", "November", "December",
+)  # fmt: skip
+
+
+def local_fields(instant: datetime, tz: ZoneInfo, locale: str = "en") -> dict[str, str]:
+    """Template values for a local date and time, written the locale's way.
+
+    Chinese gets ``11月27日 星期五``; every other locale English ``Friday 27 November``
+    (names are spelled out here rather than taken from the process locale, which differs
+    between machines).
+    """
     local = instant.astimezone(tz)
-    return {"date": f"{local:%A} {local.day} {local:%B}", "time": f"{local:%H:%M}"}
+    if locale.lower().startswith("zh"):
+        date = f"{local.month}月{local.day}日 {ZH_WEEKDAYS[local.weekday()]}"
+    else:
+        date = f"{EN_WEEKDAYS[local.weekday()]} {local.day} {EN_MONTHS[local.month - 1]}"
+    return {"date": date, "time": f"{local:%H:%M}"}
 
 
 def message_values(
@@ -190,11 +207,12 @@ def message_values(
     anchors: dict[str, datetime],
     tz: ZoneInfo,
     base: dict[str, str],
+    locale: str = "en",
 ) -> dict[str, str]:
     """Everything a template may use for one step."""
     b = definition.behaviour(behaviour_key)
     assert b is not None
-    due_local = local_fields(due, tz)
+    due_local = local_fields(due, tz, locale)
     values = {
         **templates.VARIABLES,
         **base,
@@ -206,7 +224,7 @@ def message_values(
         "reply_keywords": ", ".join(b.confirm.reply) if b.confirm else "",
     }
     for name, instant in anchors.items():
-        fields = local_fields(instant, tz)
+        fields = local_fields(instant, tz, locale)
         values[f"{name}_date"], values[f"{name}_time"] = fields["date"], fields["time"]
     return values
 
@@ -227,7 +245,9 @@ def preview(
             break
         b = definition.behaviour(occ.behaviour)
         assert b is not None
-        values = message_values(definition, occ.behaviour, occ.due_at, anchors, tz, base or {})
+        values = message_values(
+            definition, occ.behaviour, occ.due_at, anchors, tz, base or {}, locale
+        )
         messages = []
         for nudge in b.nudges:
             send_at = apply_offset(parse_offset(nudge.at), occ.due_at, tz)

@@ -53,7 +53,8 @@
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    const parts = [h.slice(0, 8), h.slice(8, 12), h.slice(12, 16), h.slice(16, 20), h.slice(20)];
+    return parts.join("-");
   }
 
   function say(region, text) {
@@ -249,7 +250,10 @@
         general.push(e.field ? `${e.field}: ${e.message}` : e.message);
       }
     }
-    if (!errors.length) general.push((problem && (problem.detail || problem.title)) || "Not logged.");
+    if (!errors.length) {
+      general.push((problem && (problem.detail || problem.title)) || "Not logged.");
+    }
+    if (!general.length) general.push("Not logged: see the marked choice.");
     formError.textContent = general.join(" ");
     const target = first && first.querySelector("input:not([hidden]), textarea");
     if (target && target.offsetParent !== null) target.focus();
@@ -431,7 +435,12 @@
     if (!entries.some((e) => e.key === entry.key)) {
       entries.push({ key: entry.key, body: entry.body, label: entry.label });
     }
-    saveOutbox(entries);
+    try {
+      saveOutbox(entries);
+      return true;
+    } catch (_) {
+      return false; // storage full or switched off
+    }
   }
 
   function drop(key) {
@@ -523,11 +532,15 @@
       } else {
         // Keep it on the phone (same key, same body) and send it later.
         needsLogin = outcome.kind === "login";
-        keep(entry);
-        if (pending === entry) resetForm();
-        say(announce, `Not sent yet: ${entry.label}`);
         hideUndo();
-        scheduleRetry();
+        if (keep(entry)) {
+          if (pending === entry) resetForm();
+          say(announce, `Not sent yet: ${entry.label}`);
+          scheduleRetry();
+        } else {
+          formError.textContent =
+            "Not logged: no connection, and this phone cannot keep it. Try again.";
+        }
       }
     } finally {
       submit.disabled = false;
