@@ -572,9 +572,13 @@ def _yaml_error(exc: yaml.YAMLError) -> FieldError:
     start = getattr(exc, "context_mark", None)
     stop = getattr(exc, "problem_mark", None)
     if start is not None and stop is not None and start.line != stop.line:
+        what = (
+            (context or "a construct")
+            .removeprefix("while scanning ")
+            .removeprefix("while parsing ")
+        )
         message = (
-            f"not valid YAML: {context or 'a construct'} started here is not closed "
-            f"({problem} on line {stop.line + 1})"
+            f"not valid YAML: {what} started here is not closed ({problem} on line {stop.line + 1})"
         )
         return FieldError("yaml", message, start.line + 1)
     mark = stop or start
