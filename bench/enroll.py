@@ -47,12 +47,14 @@ if str(ROOT) not in sys.path:
 
 DEFAULT_PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_CUSTOMERS = 10_000
-# SQLite serialises writers and enroll() costs ~15-20 ms there (Piccolo opens a new aiosqlite
-# connection, i.e. a thread, per query), so 10,000 customers would take ~10 minutes.
+# SQLite serialises writers, enroll() costs ~11 ms there (Piccolo opens a new aiosqlite
+# connection, i.e. a thread, per query) and the job writes ~1,000 steps/s, so 10,000
+# customers take ~9 minutes on the reference machine (docs/benchmarks.md).
 SQLITE_DEFAULT_CUSTOMERS = 1_000
 SQLITE_REASON = (
     f"SQLite default is {SQLITE_DEFAULT_CUSTOMERS:,} customers, not {DEFAULT_CUSTOMERS:,}: "
-    "enroll() runs one at a time there at ~15-20 ms each, so 10,000 would take ~10 minutes; "
+    "enroll() runs one at a time there at ~11 ms each and the job writes ~1,000 steps/s, "
+    "so 10,000 take ~9 minutes; "
     "pass --customers 10000 to run it anyway"
 )
 LIBRARY_KEY = "hypertension-adherence"
@@ -440,6 +442,8 @@ def raw_sqlite(path: Path, count: int) -> list[Row]:
         source = conn.execute(
             f"SELECT {cols} FROM step ORDER BY enrollment, occurrence LIMIT ?", (count,)
         ).fetchall()
+        if not source:
+            return []
         records = _fresh_ids(source, as_text=isinstance(source[0][0], str))
         schema = conn.execute(
             "SELECT sql FROM sqlite_master WHERE tbl_name = 'step' AND sql IS NOT NULL"
@@ -492,8 +496,8 @@ async def bench(kind: str, url: str, customers: int, concurrency: int) -> Report
             server = f"SQLite {sqlite3.sqlite_version}"
         org = await create_organization(f"bench-{secrets.token_hex(4)}", "Bench clinic")
         tenant = Tenant(org.id)
-        library = (ROOT / "journeys" / "library" / f"{LIBRARY_KEY}.yaml").read_text("utf-8")
-        await load_journey(tenant, library, f"{LIBRARY_KEY}.yaml")
+        source = (ROOT / "journeys" / "library" / f"{LIBRARY_KEY}.yaml").read_text("utf-8")
+        await load_journey(tenant, source, f"{LIBRARY_KEY}.yaml")
         await load_journey(tenant, SHORT_JOURNEY, "bench-7d.yaml")
 
         report = Report(f"{server}: {customers:,} customers")
@@ -537,10 +541,9 @@ async def bench(kind: str, url: str, customers: int, concurrency: int) -> Report
                 job.seconds,
             )
         )
-        library_id = (await Journey.select(Journey.id).where(Journey.key == LIBRARY_KEY).first())[
-            "id"
-        ]
-        stored = await Step.count().where(Step.enrollment.journey == library_id)
+        library = await Journey.select(Journey.id).where(Journey.key == LIBRARY_KEY).first()
+        assert library is not None
+        stored = await Step.count().where(Step.enrollment.journey == library["id"])
     finally:
         await db.close_pool()
 

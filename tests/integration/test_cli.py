@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import slipguard_bin
@@ -170,7 +171,10 @@ def test_demo_runs_once_and_prints_the_login(tmp_path: Any) -> None:
     )
     first = run("demo", env=env)
     assert first.returncode == 0, first.stderr
-    assert "demo data: 5 journeys, 24 customers, 24 enrollments" in first.stderr
+    library = len(
+        list((Path(__file__).resolve().parents[2] / "journeys" / "library").glob("*.yaml"))
+    )
+    assert f"demo data: {library} journeys, 24 customers, 24 enrollments" in first.stderr
     assert "admin: admin@demo.example" in first.stderr and "password (both):" in first.stderr
     second = run("demo", env=env)
     assert second.returncode == 0 and "demo data" not in second.stderr
