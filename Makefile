@@ -29,7 +29,7 @@ system-deps:
 run: install
 	$(BIN)/slipguard migrate
 	$(BIN)/slipguard demo
-	$(BIN)/slipguard serve
+	SLIPGUARD_LOG_JSON=$${SLIPGUARD_LOG_JSON:-false} $(BIN)/slipguard serve
 
 test: install-test system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -154,4 +154,5 @@ def create_app(
         ),
         request_max_body_size=settings.server.max_body_bytes,
         debug=False,
+        logging_config=None,  # configure_logging() above owns the handlers
     )

@@ -16,7 +16,9 @@ from settings import ServerSettings
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is logged.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message", "asctime", "taskName", "color_message",  # uvicorn's ANSI duplicate of msg
+}  # fmt: skip
 # Belt and braces: whatever a log call passes, bearer tokens and API keys are masked.
 _TOKEN = re.compile(r"(sg_[0-9a-f]{10}_)[A-Za-z0-9_-]+|(Bearer\s+)\S+", re.IGNORECASE)
 
