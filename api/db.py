@@ -107,3 +107,29 @@ def write_transaction() -> Any:
 
         return eng.transaction(transaction_type=TransactionType.immediate)
     return eng.transaction()
+
+
+def ddl_migration(
+    migration_id: str, app_name: str, description: str, forwards: list[str], backwards: list[str]
+) -> Any:
+    """A migration of raw DDL statements (for what Piccolo columns cannot declare, such as
+    composite and partial unique indexes), reversible with ``backwards``."""
+    from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
+    manager = MigrationManager(
+        migration_id=migration_id, app_name=app_name, description=description
+    )
+
+    # Piccolo awaits only real coroutine functions (a lambda returning a coroutine would be
+    # called and never awaited), hence two named functions.
+    async def apply() -> None:
+        for statement in forwards:
+            await engine().run_ddl(statement)
+
+    async def revert() -> None:
+        for statement in backwards:
+            await engine().run_ddl(statement)
+
+    manager.add_raw(apply)
+    manager.add_raw_backwards(revert)
+    return manager

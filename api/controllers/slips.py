@@ -6,13 +6,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import principal_of, requires
-from api.idempotency import fingerprint, run_once
+from api.responses import idempotent
 from api.schemas import Page
 from api.services import Principal
 from journeys import slips
@@ -31,35 +30,15 @@ AnyRequest = Request[Any, Any, Any]
 BATCH_BODY_LIMIT = 4 * 1024 * 1024  # 1,000 items with long notes
 
 
-def _reporter(p: Principal) -> slips.Reporter:
+def reporter_of(p: Principal) -> slips.Reporter:
+    """The slip reporter for a principal (a staff user or an API key)."""
     return slips.Reporter(user_id=p.user_id, api_key_id=p.api_key_id)
 
 
-def _input(data: SlipIn, key: str | None = None) -> slips.SlipInput:
+def slip_input(data: SlipIn, key: str | None = None) -> slips.SlipInput:
+    """The service input for a request body."""
     fields = {f: getattr(data, f) for f in SlipIn.__struct_fields__}
     return slips.SlipInput(**fields, key=key)
-
-
-async def _idempotent(request: AnyRequest, status: int, work: Any) -> Response[bytes]:
-    """Run ``work`` (returning a struct) once per Idempotency-Key, replaying on retries."""
-    p = principal_of(request)
-    key = request.headers.get("idempotency-key")
-
-    async def run() -> tuple[int, bytes]:
-        return status, msgspec.json.encode(await work())
-
-    if key is None:
-        code, body = await run()
-        return Response(body, status_code=code, media_type="application/json")
-    print_ = fingerprint(request.method, request.url.path, await request.body())
-    outcome = await run_once(p.tenant, key, print_, run)
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-    return Response(
-        outcome.body,
-        status_code=outcome.status_code,
-        media_type="application/json",
-        headers=headers,
-    )
 
 
 class SlipController(Controller):
@@ -78,10 +57,10 @@ class SlipController(Controller):
         p = principal_of(request)
 
         async def work() -> SlipOut:
-            slip = await slips.record_slip(p.tenant, _input(data), _reporter(p))
+            slip = await slips.record_slip(p.tenant, slip_input(data), reporter_of(p))
             return SlipOut.of(slip)
 
-        return await _idempotent(request, 201, work)
+        return await idempotent(request, 201, work)
 
     @post(
         "/batch",
@@ -94,8 +73,8 @@ class SlipController(Controller):
         p = principal_of(request)
 
         async def work() -> SlipBatchOut:
-            items = [_input(item, item.key) for item in data.items]
-            results = await slips.record_batch(p.tenant, items, _reporter(p))
+            items = [slip_input(item, item.key) for item in data.items]
+            results = await slips.record_batch(p.tenant, items, reporter_of(p))
             out = [
                 ItemResultOut(
                     r.index,
@@ -111,7 +90,7 @@ class SlipController(Controller):
             }
             return SlipBatchOut(count["created"], count["duplicate"], count["error"], out)
 
-        return await _idempotent(request, 200, work)
+        return await idempotent(request, 200, work)
 
     @get("/", guards=[requires("staff")])
     async def index(
@@ -152,7 +131,7 @@ class SlipController(Controller):
         """Correct a slip (staff: their own, within the edit window; managers: any)."""
         p = principal_of(request)
         slip = await slips.correct_slip(
-            p.tenant, slip_id, data.changes(), _reporter(p), p.has_role("manager")
+            p.tenant, slip_id, data.changes(), reporter_of(p), p.has_role("manager")
         )
         return SlipOut.of(slip)
 
@@ -163,6 +142,6 @@ class SlipController(Controller):
         """Void a slip: kept for audit, left out of every count."""
         p = principal_of(request)
         slip = await slips.void_slip(
-            p.tenant, slip_id, data.reason, _reporter(p), p.has_role("manager")
+            p.tenant, slip_id, data.reason, reporter_of(p), p.has_role("manager")
         )
         return SlipOut.of(slip)

@@ -17,9 +17,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Template
 
 from api.auth import principal_of, requires
-from api.domain import FieldError, Invalid
-from api.idempotency import fingerprint, run_once
-from api.services import Principal
+from api.controllers.slips import reporter_of, slip_input
+from api.responses import idempotent
 from journeys import customers, slip_stats, slips
 from journeys.slip_schemas import SlipIn, SlipOut
 from journeys.tables import Customer
@@ -56,10 +55,6 @@ def mask_phone(phone: str | None) -> str | None:
     return f"•••• {digits[-4:]}" if digits else None
 
 
-def _reporter(p: Principal) -> slips.Reporter:
-    return slips.Reporter(user_id=p.user_id, api_key_id=p.api_key_id)
-
-
 class StaffPages(Controller):
     """``/staff``: the quick-entry page and the endpoints its script calls."""
 
@@ -85,33 +80,18 @@ class StaffPages(Controller):
     async def log_slip(self, request: AnyRequest, data: JSONBody[SlipIn]) -> Response[bytes]:
         """Log one slip as the signed-in user, at most once per ``Idempotency-Key``."""
         p = principal_of(request)
-        key = request.headers.get("idempotency-key")
-        if key is None:
-            raise Invalid(
-                "missing Idempotency-Key header",
-                [FieldError("Idempotency-Key", "send a new random key with every entry")],
-            )
-        fields = {f: getattr(data, f) for f in SlipIn.__struct_fields__}
 
-        async def work() -> tuple[int, bytes]:
-            slip = await slips.record_slip(p.tenant, slips.SlipInput(**fields), _reporter(p))
-            return 201, msgspec.json.encode(SlipOut.of(slip))
+        async def work() -> SlipOut:
+            slip = await slips.record_slip(p.tenant, slip_input(data), reporter_of(p))
+            return SlipOut.of(slip)
 
-        print_ = fingerprint(request.method, request.url.path, await request.body())
-        outcome = await run_once(p.tenant, key, print_, work)
-        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-        return Response(
-            outcome.body,
-            status_code=outcome.status_code,
-            media_type="application/json",
-            headers=headers,
-        )
+        return await idempotent(request, 201, work, require_key=True)
 
     @post("/slips/{slip_id:uuid}/undo", status_code=200)
     async def undo(self, request: AnyRequest, slip_id: FromPath[UUID]) -> SlipOut:
         """Void a slip the signed-in user logged (within the edit window)."""
         p = principal_of(request)
-        slip = await slips.void_slip(p.tenant, slip_id, UNDO_REASON, _reporter(p), False)
+        slip = await slips.void_slip(p.tenant, slip_id, UNDO_REASON, reporter_of(p), False)
         return SlipOut.of(slip)
 
     @get("/customers")

@@ -1,7 +1,8 @@
 """One idempotency record per (organisation, key)."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine.finder import engine_finder
+
+from api.db import ddl_migration
 
 ID = "2026-11-25T12:06:20:000000"
 VERSION = "1.38.0"
@@ -14,20 +15,4 @@ DROP = ["DROP INDEX IF EXISTS idempotency_org_key"]
 
 
 async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="api", description=DESCRIPTION)
-
-    async def create() -> None:
-        db = engine_finder()
-        assert db is not None
-        for statement in INDEXES:
-            await db.run_ddl(statement)
-
-    async def drop() -> None:
-        db = engine_finder()
-        assert db is not None
-        for statement in DROP:
-            await db.run_ddl(statement)
-
-    manager.add_raw(create)
-    manager.add_raw_backwards(drop)
-    return manager
+    return ddl_migration(ID, "api", DESCRIPTION, INDEXES, DROP)

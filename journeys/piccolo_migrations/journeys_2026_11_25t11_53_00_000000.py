@@ -1,7 +1,8 @@
 """Composite indexes Piccolo cannot declare on columns."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine.finder import engine_finder
+
+from api.db import ddl_migration
 
 ID = "2026-11-25T11:53:00:000000"
 VERSION = "1.38.0"
@@ -30,20 +31,4 @@ DROP = [
 
 
 async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="journeys", description=DESCRIPTION)
-
-    async def create() -> None:
-        db = engine_finder()
-        assert db is not None
-        for statement in INDEXES:
-            await db.run_ddl(statement)
-
-    async def drop() -> None:
-        db = engine_finder()
-        assert db is not None
-        for statement in DROP:
-            await db.run_ddl(statement)
-
-    manager.add_raw(create)
-    manager.add_raw_backwards(drop)
-    return manager
+    return ddl_migration(ID, "journeys", DESCRIPTION, INDEXES, DROP)

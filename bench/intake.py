@@ -1,0 +1,1097 @@
+"""Benchmark slip intake over HTTP against a raw baseline measured in the same run.
+
+Usage::
+
+    .venv/bin/python bench/intake.py [--duration 15] [--connections 32] [--threads 2]
+                                     [--batches 20] [--sqlite-duration 60] [--skip-sqlite]
+                                     [--pg-server URL] [--profile SECONDS]
+
+One run, all on 127.0.0.1:
+
+1. creates a throw-away PostgreSQL database ``slipguard_bench_<random>`` (dropped at the
+   end), runs ``slipguard init``, ``slipguard keys create --role staff`` and
+   ``slipguard journeys load`` on the library journey ``hypertension-adherence``;
+2. serves the product with one uvicorn worker in two shapes: ``slipguard serve`` without a
+   broker (embedded: API + in-process worker + scheduler) and, when Redis answers on
+   127.0.0.1:6379, ``uvicorn api.asgi:app --workers 1`` with a Redis broker (API only);
+3. drives ``POST /api/v1/slips`` with wrk (``bench/lua/slips.lua``): without and with a
+   unique ``Idempotency-Key`` per request, and checks that the slips stored match the
+   201 responses wrk saw (give or take the requests in flight when wrk stopped);
+4. drives ``bench/intake_raw.py`` (Litestar + one asyncpg INSERT, no auth) with the same
+   script and reports product/raw;
+5. posts 1,000-item batches to ``POST /api/v1/slips/batch`` (httpx; one client, then four
+   concurrent clients) against asyncpg ``copy_records_to_table`` and ``executemany`` of the
+   same rows;
+6. unless ``--skip-sqlite``: the embedded product on a SQLite file under the same wrk load
+   for ``--sqlite-duration`` seconds, counting 5xx responses and "database is locked" in
+   the server log.
+
+Result tables go to stdout (markdown), progress to stderr; server logs and wrk outputs are
+kept in ``bench/out/``. ``--profile SECONDS`` adds a py-spy profile of the embedded product
+under the plain wrk load (needs ``py-spy`` in the virtualenv) and prints where it spends
+its time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.intake_raw import COLUMNS, insert_sql  # noqa: E402
+
+BIN = Path(sys.executable).parent
+OUT = ROOT / "bench" / "out"
+LUA = ROOT / "bench" / "lua" / "slips.lua"
+HOST = "127.0.0.1"
+DEFAULT_PG_SERVER = f"postgresql://postgres@{HOST}:5432/postgres"
+REDIS_URL = f"redis://{HOST}:6379/15"
+ORG = "bench"
+JOURNEY_KEY = "hypertension-adherence"
+JOURNEY_FILE = ROOT / "journeys" / "library" / f"{JOURNEY_KEY}.yaml"
+SITE = "bench"  # what the wrk script sends
+BATCH_SITE = "bench-batch"
+BATCH_SIZE = 1000
+BATCH_CLIENTS = 4
+WARMUP_SECONDS = 3
+SETTLE_SECONDS = 1.5  # after wrk stops, for the requests still in flight to finish
+WRK_TIMEOUT = "30s"  # longer than any sane response, so slow answers count as latency
+GOAL_RATIO = 0.6
+GOAL_P99_MS = 50.0
+GOAL_BATCH_RATE = 20_000
+GOAL_BATCH_RATIO = 0.3
+ITEM = {"journey": JOURNEY_KEY, "behaviour": "take-dose", "failure_mode": "forgot"}
+
+
+def log(message: str) -> None:
+    """A status line on stderr (stdout carries only the result tables)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+@dataclass
+class Line:
+    """One line of a result table."""
+
+    what: str
+    rate: float  # requests/s or slips/s
+    p50_ms: float
+    p99_ms: float
+    errors: str
+    ratio: float | None
+    check: str = ""
+
+
+@dataclass
+class Table:
+    """A markdown table with a title, the rate's unit and notes under it."""
+
+    title: str
+    unit: str
+    lines: list[Line] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        """The table as markdown."""
+        out = [f"### {self.title}", ""]
+        out.append(f"| what | {self.unit} | p50 ms | p99 ms | errors | ratio | stored rows |")
+        out.append("|---|---:|---:|---:|---:|---:|---|")
+        for ln in self.lines:
+            ratio = f"{ln.ratio:.2f}x" if ln.ratio is not None else "-"
+            out.append(
+                f"| {ln.what} | {ln.rate:,.0f} | {ln.p50_ms:.1f} | {ln.p99_ms:.1f} | "
+                f"{ln.errors} | {ratio} | {ln.check} |"
+            )
+        out.append("")
+        out += self.notes
+        return "\n".join(out)
+
+
+def emit(table: Table) -> None:
+    """Print a finished table right away (a later failure does not lose it)."""
+    print(table.render(), flush=True)
+    print(flush=True)
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]
+
+
+# --- machine --------------------------------------------------------------------------------
+
+
+def _first_line(command: Sequence[str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+    except OSError:
+        return "?"
+    text = (done.stdout or done.stderr).strip()
+    return text.splitlines()[0] if text else "?"
+
+
+def machine(pg_version: str) -> list[str]:
+    """What the numbers were measured on."""
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for row in subprocess.run(
+            ["lscpu"], capture_output=True, text=True, check=False
+        ).stdout.splitlines():
+            if row.startswith("Model name:"):
+                cpu = row.split(":", 1)[1].strip()
+    memory = "?"
+    with contextlib.suppress(OSError), open("/proc/meminfo") as fh:
+        for row in fh:
+            if row.startswith("MemTotal:"):
+                memory = f"{int(row.split()[1]) / 1024 / 1024:.1f} GiB"
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}"
+        for name in ("litestar", "uvicorn", "uvloop", "httptools", "asyncpg", "piccolo", "httpx")
+    )
+    wrk = re.sub(r"\s*Copyright.*", "", _first_line(["wrk", "-v"]))
+    return [
+        f"machine: {len(os.sched_getaffinity(0))} CPUs ({cpu}), {memory} RAM, "
+        f"Linux {platform.release()}; client, servers and databases share the machine",
+        f"PostgreSQL {pg_version}, SQLite {sqlite3.sqlite_version}, "
+        f"Python {platform.python_version()}, {wrk}",
+        versions,
+    ]
+
+
+# --- throw-away databases -------------------------------------------------------------------
+
+
+def _with_database(server: str, name: str) -> str:
+    return urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+
+
+async def _pg(url: str, sql: str, *args: Any) -> Any:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+def pg(url: str, sql: str, *args: Any) -> Any:
+    """Run one statement on a fresh connection; returns the first value."""
+    return asyncio.run(_pg(url, sql, *args))
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_reachable() -> bool:
+    """Whether a Redis server answers PING on the loopback interface."""
+    try:
+        with socket.create_connection((HOST, 6379), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def base_env(database_url: str, data_dir: Path) -> dict[str, str]:
+    """The environment for product subprocesses: no inherited SLIPGUARD_*, then ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPGUARD_")}
+    env.update(
+        {
+            "SLIPGUARD_DATABASE_URL": database_url,
+            "SLIPGUARD_DATA_DIR": str(data_dir),
+            "SLIPGUARD_LOG_LEVEL": "WARNING",
+            "SLIPGUARD_ENV_FILE": "",
+            "SLIPGUARD_HOST": HOST,
+        }
+    )
+    return env
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    """Run a ``slipguard`` command; returns its stdout, raises with stderr on failure."""
+    done = subprocess.run(
+        [str(BIN / "slipguard"), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(f"slipguard {' '.join(args[:2])} failed:\n{done.stderr}")
+    return done.stdout.strip()
+
+
+def set_up_org(env: dict[str, str]) -> str:
+    """Migrate, create the organisation and its staff key, load the journey; the staff key."""
+    cli(
+        env,
+        "init",
+        "--org",
+        ORG,
+        "--org-name",
+        "Bench Clinic",
+        "--admin-email",
+        "admin@bench.example",
+        "--admin-password",
+        secrets.token_urlsafe(16),
+    )
+    staff = cli(env, "keys", "create", "--org", ORG, "--role", "staff", "--name", "bench")
+    cli(env, "journeys", "load", "--org", ORG, str(JOURNEY_FILE))
+    return staff.splitlines()[-1]
+
+
+class Server:
+    """A server subprocess in its own process group, logging to a file in bench/out/."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], port: int) -> None:
+        self.name = name
+        self.command = command
+        self.env = env
+        self.port = port
+        self.log_path = OUT / f"intake-{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: TextIO | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start and wait until ``/healthz`` answers 200."""
+        import httpx
+
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            self.command,
+            env=self.env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not become ready in {timeout:.0f} s:\n{self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        """The end of the server log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def log_text(self) -> str:
+        """The whole server log."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        """SIGINT the process group (uvicorn shuts down cleanly), SIGKILL after 20 s."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            for sig, wait in ((signal.SIGINT, 20.0), (signal.SIGKILL, 5.0)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+                try:
+                    proc.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if proc is not None:
+            # Whatever the leader left behind in its group (worker threads are threads, but
+            # be thorough) goes too.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+@contextlib.contextmanager
+def serving(server: Server) -> Iterator[Server]:
+    """Start a server and stop it whatever happens."""
+    log(f"  starting {server.name} on port {server.port}")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        log(f"  stopped {server.name}")
+
+
+# --- wrk ------------------------------------------------------------------------------------
+
+
+@dataclass
+class WrkResult:
+    """What one wrk run reported."""
+
+    requests: int = 0
+    seconds: float = 0.0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    non2xx: int = 0
+    socket: dict[str, int] = field(default_factory=dict)
+    statuses: dict[int, int] = field(default_factory=dict)
+    replayed: int = 0
+
+    @property
+    def created(self) -> int:
+        return self.statuses.get(201, 0)
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for code, n in self.statuses.items() if code >= 500)
+
+    def errors(self) -> str:
+        """Non-2xx responses and socket errors, spelled out when there are any."""
+        sock = sum(self.socket.values())
+        if not self.non2xx and not sock:
+            return "0"
+        parts = [f"{self.non2xx} non-2xx"] if self.non2xx else []
+        others = {c: n for c, n in sorted(self.statuses.items()) if not 200 <= c < 300}
+        if others:
+            parts[-1] += " (" + ", ".join(f"{n}x{c}" for c, n in others.items()) + ")"
+        parts += [f"{n} {kind}" for kind, n in self.socket.items() if n]
+        return ", ".join(parts)
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def parse_wrk(text: str) -> WrkResult:
+    """Requests/s, p50, p99, non-2xx and socket errors from wrk's ``--latency`` output."""
+    result = WrkResult()
+    if m := re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", text):
+        result.requests = int(m[1])
+        result.seconds = float(m[2]) * _UNITS_MS[m[3]] / 1000
+    if m := re.search(r"Requests/sec:\s+([\d.]+)", text):
+        result.rps = float(m[1])
+    for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.MULTILINE):
+        value = float(m[2]) * _UNITS_MS[m[3]]
+        if m[1] == "50":
+            result.p50_ms = value
+        else:
+            result.p99_ms = value
+    if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text):
+        result.non2xx = int(m[1])
+    if m := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    ):
+        result.socket = dict(
+            zip(("connect", "read", "write", "timeout"), map(int, m.groups()), strict=True)
+        )
+    for m in re.finditer(r"^bench-status (\d+) (\d+)$", text, re.MULTILINE):
+        result.statuses[int(m[1])] = int(m[2])
+    if m := re.search(r"^bench-replayed (\d+)$", text, re.MULTILINE):
+        result.replayed = int(m[1])
+    return result
+
+
+@dataclass
+class Load:
+    """The wrk load: duration, connections, threads."""
+
+    duration: int
+    connections: int
+    threads: int
+
+
+def run_wrk(
+    url: str, token: str, load: Load, label: str, unique_keys: bool = False, duration: int = 0
+) -> WrkResult:
+    """Run wrk with the slip script; the output is kept in bench/out/wrk-<label>.txt."""
+    seconds = duration or load.duration
+    command = [
+        "wrk",
+        "-t",
+        str(load.threads),
+        "-c",
+        str(load.connections),
+        "-d",
+        f"{seconds}s",
+        "--latency",
+        "--timeout",
+        WRK_TIMEOUT,
+        "-s",
+        str(LUA),
+        url,
+    ]
+    env = {
+        **os.environ,
+        "BENCH_TOKEN": token,
+        "BENCH_UNIQUE_KEYS": "1" if unique_keys else "0",
+        "BENCH_KEY_PREFIX": f"{label}-{secrets.token_hex(4)}",
+    }
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=seconds + 120, check=False
+    )
+    text = done.stdout + done.stderr
+    (OUT / f"wrk-{label}.txt").write_text(text)
+    if done.returncode:
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{text}")
+    result = parse_wrk(text)
+    if not result.requests:
+        raise RuntimeError(f"could not read wrk's output:\n{text}")
+    return result
+
+
+# --- PostgreSQL part ------------------------------------------------------------------------
+
+
+@dataclass
+class Product:
+    """What the product setup produced."""
+
+    url: str
+    staff_key: str
+    env: dict[str, str]
+
+
+def count_rows(url: str, table: str = "slip", site: str | None = SITE) -> int:
+    """Rows in a table (slips of one site for ``slip``)."""
+    if site is None:
+        return int(pg(url, f"SELECT count(*) FROM {table}"))
+    return int(pg(url, f"SELECT count(*) FROM {table} WHERE site = $1", site))
+
+
+def check(created: int, stored: int, in_flight: int) -> tuple[str, bool]:
+    """Compare stored rows with 201 responses; wrk may stop with requests in flight."""
+    extra = stored - created
+    ok = 0 <= extra <= in_flight
+    mark = "ok" if ok else "MISMATCH"
+    return f"{mark}: {stored:,} rows for {created:,} x 201 ({extra:+d})", ok
+
+
+def measure_http(
+    server: Server,
+    db_url: str,
+    token: str,
+    load: Load,
+    label: str,
+    what: str,
+    unique_keys: bool,
+    table: str = "slip",
+) -> tuple[WrkResult, Line]:
+    """One wrk run with the stored-rows check (and idempotency records when keyed)."""
+    site = SITE if table == "slip" else None
+    pg(db_url, "CHECKPOINT")
+    rows_before = count_rows(db_url, table, site)
+    keys_before = count_rows(db_url, "idempotency_record", None) if table == "slip" else 0
+    log(f"  wrk {what}: {load.duration} s, {load.connections} connections")
+    result = run_wrk(server.url + "/api/v1/slips", token, load, label, unique_keys)
+    time.sleep(SETTLE_SECONDS)
+    stored = count_rows(db_url, table, site) - rows_before
+    text, ok = check(result.created, stored, load.connections)
+    if unique_keys:
+        keys = count_rows(db_url, "idempotency_record", None) - keys_before
+        text += f"; {keys:,} keys, {result.replayed} replayed"
+        ok = ok and result.replayed == 0 and 0 <= keys - result.created <= load.connections
+    if not ok:
+        log(f"  WARNING {what}: {text}")
+    line = Line(what, result.rps, result.p50_ms, result.p99_ms, result.errors(), None, text)
+    return result, line
+
+
+def warm_up(server: Server, token: str, load: Load) -> None:
+    """A short unmeasured run: fills the pool and the journey cache, settles the allocator."""
+    run_wrk(
+        server.url + "/api/v1/slips", token, load, f"{server.name}-warmup", False, WARMUP_SECONDS
+    )
+    time.sleep(SETTLE_SECONDS)
+
+
+@dataclass
+class Template:
+    """The column values of a slip the product stored, for equivalent raw rows."""
+
+    values: dict[str, Any]
+
+    def record(self) -> tuple[Any, ...]:
+        """A raw row: the product's values with a fresh id and timestamps."""
+        now = datetime.now(UTC)
+        fresh = {"id": uuid.uuid4(), "occurred_at": now, "created_at": now, "updated_at": now}
+        return tuple(fresh.get(c, self.values[c]) for c in COLUMNS)
+
+
+async def _template(url: str) -> Template:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow(
+            f"SELECT {', '.join(COLUMNS)} FROM slip WHERE site = $1 LIMIT 1", SITE
+        )
+        if row is None:
+            raise RuntimeError("the product stored no slip to copy")
+        return Template(dict(row))
+    finally:
+        await conn.close()
+
+
+async def _scratch_tables(url: str, names: Sequence[str]) -> None:
+    """Copies of the slip table (columns, defaults, indexes, foreign keys)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        foreign = await conn.fetch(
+            "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint "
+            "WHERE conrelid = 'slip'::regclass AND contype = 'f'"
+        )
+        for name in names:
+            await conn.execute(f"CREATE TABLE {name} (LIKE slip INCLUDING ALL)")
+            for fk in foreign:
+                await conn.execute(f"ALTER TABLE {name} ADD {fk['def']}")
+    finally:
+        await conn.close()
+
+
+def http_section(
+    args: argparse.Namespace, db_url: str, product: Product, load: Load
+) -> tuple[Template, list[BatchResult]]:
+    """Single-slip intake: product shapes and the raw baseline, driven by the same script."""
+    table = Table(
+        f"POST /api/v1/slips, one slip per request: {load.connections} connections, "
+        f"{load.threads} wrk threads, {load.duration} s each",
+        "req/s",
+    )
+    results: dict[str, WrkResult] = {}
+    lines: dict[str, Line] = {}
+    token = product.staff_key
+
+    embedded_env = {k: v for k, v in product.env.items() if k != "SLIPGUARD_BROKER_URL"}
+    embedded = Server(
+        "product-embedded",
+        [str(BIN / "slipguard"), "serve", "--port", str(port := free_port())],
+        embedded_env,
+        port,
+    )
+    with serving(embedded):
+        warm_up(embedded, token, load)
+        for key, what, unique in (
+            ("embedded", "product, embedded (`slipguard serve`)", False),
+            ("embedded-keyed", "product, embedded, unique Idempotency-Key", True),
+        ):
+            results[key], lines[key] = measure_http(
+                embedded, db_url, token, load, key, what, unique
+            )
+        if args.profile:
+            table.notes += profile(embedded, token, load, args.profile)
+        batches = batch_section(embedded, db_url, token, args.batches)
+
+    scale_note = ""
+    if redis_reachable():
+        scale_env = {**product.env, "SLIPGUARD_BROKER_URL": REDIS_URL}
+        scale = Server(
+            "product-scale",
+            [
+                str(BIN / "uvicorn"),
+                "api.asgi:app",
+                "--host",
+                HOST,
+                "--port",
+                str(port := free_port()),
+                "--workers",
+                "1",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--proxy-headers",
+            ],
+            scale_env,
+            port,
+        )
+        with serving(scale):
+            warm_up(scale, token, load)
+            for key, what, unique in (
+                ("scale", "product, API only (`uvicorn api.asgi:app --workers 1`, Redis)", False),
+                ("scale-keyed", "product, API only, unique Idempotency-Key", True),
+            ):
+                results[key], lines[key] = measure_http(
+                    scale, db_url, token, load, key, what, unique
+                )
+    else:
+        scale_note = "Redis does not answer on 127.0.0.1:6379: the API-only shape was skipped."
+        log(f"  {scale_note}")
+
+    template = asyncio.run(_template(db_url))
+    asyncio.run(_scratch_tables(db_url, ["bench_raw_slip"]))
+    v = template.values
+    raw_command = [
+        sys.executable,
+        str(ROOT / "bench" / "intake_raw.py"),
+        "--dsn",
+        db_url,
+        "--port",
+        str(port := free_port()),
+        "--table",
+        "bench_raw_slip",
+        "--org",
+        str(v["organization"]),
+        "--journey",
+        str(v["journey"]),
+        "--version",
+        str(v["journey_version"]),
+        "--reporter-key",
+        str(v["reporter_key"]),
+        "--stage",
+        v["stage"],
+        "--severity",
+        str(v["severity"]),
+    ]
+    raw_command += ["--root-cause", v["root_cause"]] if v["root_cause"] else []
+    raw_command += ["--deficit", v["deficit"]] if v["deficit"] else []
+    raw = Server("raw", raw_command, dict(os.environ), port)
+    with serving(raw):
+        warm_up(raw, token, load)
+        for key, what, unique in (
+            ("raw", "raw: Litestar + one asyncpg INSERT, no auth (`bench/intake_raw.py`)", False),
+            ("raw-keyed", "raw, same script with unique keys (header ignored)", True),
+        ):
+            results[key], lines[key] = measure_http(
+                raw, db_url, token, load, key, what, unique, table="bench_raw_slip"
+            )
+
+    base = results["raw"].rps
+    for line in lines.values():
+        line.ratio = line.rate / base if base else None
+        table.lines.append(line)
+    table.notes.append(
+        "ratio = req/s / req/s of the raw baseline without keys. p50/p99: wrk's latency "
+        "distribution (closed loop). errors: non-2xx responses and socket errors. stored rows: "
+        "slips written during the run against the 201 responses wrk counted (wrk may stop "
+        f"with up to {load.connections} requests in flight)."
+    )
+    verdicts = []
+    for key in ("embedded", "embedded-keyed", "scale", "scale-keyed"):
+        if key not in results:
+            continue
+        r = results[key]
+        ratio = r.rps / base if base else 0.0
+        met = ratio >= GOAL_RATIO and r.p99_ms <= GOAL_P99_MS
+        verdicts.append(
+            f"- {key}: {ratio:.2f}x raw, p99 {r.p99_ms:.1f} ms -> {'met' if met else 'NOT met'}"
+        )
+    table.notes += [
+        "",
+        f"Goal: >= {GOAL_RATIO}x raw with p99 <= {GOAL_P99_MS:.0f} ms.",
+        *verdicts,
+    ]
+    if scale_note:
+        table.notes += ["", scale_note]
+    emit(table)
+    return template, batches
+
+
+# --- batches --------------------------------------------------------------------------------
+
+
+def batch_bodies(count: int, keyed: bool, tag: str) -> list[bytes]:
+    """``count`` request bodies of BATCH_SIZE items each (keys unique across the run)."""
+    bodies = []
+    for b in range(count):
+        items = []
+        for i in range(BATCH_SIZE):
+            item = {**ITEM, "site": BATCH_SITE}
+            if keyed:
+                item["key"] = f"{tag}-{b}-{i}"
+            items.append(item)
+        bodies.append(json.dumps({"items": items}).encode())
+    return bodies
+
+
+@dataclass
+class BatchRun:
+    """Timings and outcome of posting batches."""
+
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    created: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+async def post_batches(url: str, token: str, bodies: list[bytes], clients: int) -> BatchRun:
+    """Post every body, ``clients`` at a time (one httpx client each)."""
+    import httpx
+
+    run = BatchRun()
+    pending = iter(bodies)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as http:
+            for body in pending:
+                start = time.perf_counter()
+                response = await http.post("/api/v1/slips/batch", content=body)
+                run.latencies.append((time.perf_counter() - start) * 1000)
+                if response.status_code != 200:
+                    run.failed.append(f"HTTP {response.status_code}")
+                    continue
+                out = response.json()
+                run.created += out["created"]
+                if out["created"] != BATCH_SIZE:
+                    run.failed.append(f"{out['duplicate']} duplicate, {out['error']} error")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+async def raw_batches(url: str, template: Template, batches: int) -> list[tuple[str, BatchRun]]:
+    """COPY and executemany of the same rows, BATCH_SIZE per call, one connection."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    out = []
+    try:
+        await conn.execute("CHECKPOINT")
+        for table, what in (
+            ("bench_raw_copy", "raw asyncpg `copy_records_to_table`"),
+            ("bench_raw_insert", "raw asyncpg `executemany` INSERT"),
+        ):
+            run = BatchRun()
+            for _ in range(batches):
+                records = [template.record() for _ in range(BATCH_SIZE)]
+                start = time.perf_counter()
+                if table == "bench_raw_copy":
+                    await conn.copy_records_to_table(table, records=records, columns=COLUMNS)
+                else:
+                    await conn.executemany(insert_sql(table), records)
+                elapsed = time.perf_counter() - start
+                run.seconds += elapsed
+                run.latencies.append(elapsed * 1000)
+                run.created += BATCH_SIZE
+            stored = await conn.fetchval(f"SELECT count(*) FROM {table}")
+            if stored != run.created:
+                run.failed.append(f"{stored} rows stored")
+            out.append((what, run))
+    finally:
+        await conn.close()
+    return out
+
+
+@dataclass
+class BatchResult:
+    """One measured line of batch posting, with its stored-rows check."""
+
+    what: str
+    run: BatchRun
+    check: str
+
+
+def batch_section(server: Server, db_url: str, token: str, batches: int) -> list[BatchResult]:
+    """Batch intake on the embedded product (the raw lines come later, in ``batch_table``)."""
+    out = []
+    runs = (
+        ("product batch, 1 client", 1, False),
+        (f"product batch, {BATCH_CLIENTS} concurrent clients", BATCH_CLIENTS, False),
+        ("product batch, 1 client, every item keyed", 1, True),
+    )
+    # One unmeasured batch first (imports, pool, caches).
+    asyncio.run(post_batches(server.url, token, batch_bodies(1, False, "warm"), 1))
+    for what, clients, keyed in runs:
+        bodies = batch_bodies(batches, keyed, secrets.token_hex(4))
+        before = count_rows(db_url, "slip", BATCH_SITE)
+        log(f"  {what}: {batches} x {BATCH_SIZE:,} items")
+        run = asyncio.run(post_batches(server.url, token, bodies, clients))
+        stored = count_rows(db_url, "slip", BATCH_SITE) - before
+        text, ok = check(run.created, stored, 0)
+        text = text.replace("x 201", "created")
+        if not ok:
+            log(f"  WARNING {what}: {text}")
+        out.append(BatchResult(what, run, text))
+    return out
+
+
+def batch_table(product: list[BatchResult], db_url: str, template: Template, batches: int) -> Table:
+    """The product runs and the raw baselines of the same rows, with ratios to COPY."""
+    table = Table(
+        f"POST /api/v1/slips/batch, {BATCH_SIZE:,} items per request, {batches} requests "
+        "per line (embedded product)",
+        "slips/s",
+    )
+    asyncio.run(_scratch_tables(db_url, ["bench_raw_copy", "bench_raw_insert"]))
+    log(f"  raw baselines: {batches} x {BATCH_SIZE:,} rows, COPY and executemany")
+    raws = asyncio.run(raw_batches(db_url, template, batches))
+    total = batches * BATCH_SIZE
+    copy_rate = total / raws[0][1].seconds
+    insert_rate = total / raws[1][1].seconds
+    entries = [*product, *(BatchResult(what, run, "") for what, run in raws)]
+    for entry in entries:
+        what, run, text = entry.what, entry.run, entry.check
+        rate = run.created / run.seconds if run.seconds else 0.0
+        errors = f"{len(run.failed)} ({run.failed[0]})" if run.failed else "0"
+        table.lines.append(
+            Line(
+                what,
+                rate,
+                percentile(run.latencies, 50),
+                percentile(run.latencies, 99),
+                errors,
+                rate / copy_rate,
+                text or f"{run.created:,} rows",
+            )
+        )
+    table.notes += [
+        "ratio = slips/s / slips/s of the raw COPY. p50/p99: per request (product) or per "
+        f"{BATCH_SIZE:,}-row call (raw), ms; with {batches} samples p99 is the slowest. "
+        "Product rates are wall clock over all requests; raw rates are the sum of call times "
+        "on one connection.",
+        "",
+        f"Goal: >= {GOAL_BATCH_RATE:,} slips/s and >= {GOAL_BATCH_RATIO}x COPY.",
+    ]
+    for entry in product:
+        what, run = entry.what, entry.run
+        rate = run.created / run.seconds if run.seconds else 0.0
+        met = rate >= GOAL_BATCH_RATE and rate / copy_rate >= GOAL_BATCH_RATIO
+        table.notes.append(
+            f"- {what}: {rate:,.0f} slips/s, {rate / copy_rate:.2f}x COPY, "
+            f"{rate / insert_rate:.2f}x executemany -> {'met' if met else 'NOT met'}"
+        )
+    return table
+
+
+# --- profile --------------------------------------------------------------------------------
+
+
+def profile(server: Server, token: str, load: Load, seconds: int) -> list[str]:
+    """py-spy the server under the plain load; the functions with most samples, as notes."""
+    spy = BIN / "py-spy"
+    if not spy.exists():
+        return ["", "(--profile: py-spy is not installed in the virtualenv; skipped)"]
+    assert server.proc is not None
+    raw = OUT / "intake-profile.txt"
+    log(f"  py-spy on {server.name} for {seconds} s")
+    recorder = subprocess.Popen(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(server.proc.pid),
+            "--duration",
+            str(seconds),
+            "--rate",
+            "200",
+            "--nonblocking",
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(1)
+        run_wrk(server.url + "/api/v1/slips", token, load, "profile", False, seconds)
+        recorder.wait(timeout=60)
+    finally:
+        if recorder.poll() is None:
+            os.killpg(recorder.pid, signal.SIGKILL)
+            recorder.wait()
+    return summarise_profile(raw)
+
+
+def summarise_profile(path: Path, top: int = 25) -> list[str]:
+    """Inclusive share of event-loop samples per function, from py-spy's collapsed stacks."""
+    if not path.exists():
+        return ["", "(py-spy wrote no profile)"]
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for row in path.read_text().splitlines():
+        stack, _, count = row.rpartition(" ")
+        frames = stack.split(";")
+        # Only the event loop's thread serves requests; worker threads mostly sleep.
+        if not any("uvloop" in f or "asyncio" in f or "run_until_complete" in f for f in frames):
+            continue
+        n = int(count)
+        total += n
+        for name in {re.sub(r":\d+\)$", ")", f) for f in frames}:
+            inclusive[name] += n
+    if not total:
+        return ["", "(py-spy: no event-loop samples)"]
+    lines = [
+        "",
+        f"py-spy profile of the embedded product ({total:,} event-loop samples; "
+        "share of samples in which the function is on the stack):",
+        "",
+    ]
+    for name, n in inclusive.most_common(top):
+        lines.append(f"- {100 * n / total:5.1f}%  {name}")
+    return lines
+
+
+# --- SQLite ---------------------------------------------------------------------------------
+
+
+def sqlite_section(tmp: Path, load: Load, seconds: int) -> Table:
+    """The embedded product on a SQLite file under the same wrk load."""
+    data = tmp / "sqlite"
+    path = data / "bench.sqlite3"
+    env = base_env(f"sqlite:///{path}", data)
+    log("[sqlite] setting up the organisation")
+    token = set_up_org(env)
+    server = Server(
+        "product-sqlite",
+        [str(BIN / "slipguard"), "serve", "--port", str(port := free_port())],
+        env,
+        port,
+    )
+    sqlite_load = Load(seconds, load.connections, load.threads)
+    with serving(server):
+        log(f"  wrk SQLite: {seconds} s, {load.connections} connections (no warm-up)")
+        result = run_wrk(server.url + "/api/v1/slips", token, sqlite_load, "sqlite")
+        time.sleep(SETTLE_SECONDS)
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            stored = conn.execute("SELECT count(*) FROM slip WHERE site = ?", (SITE,)).fetchone()[0]
+    text, _ = check(result.created, stored, load.connections)
+    logged = server.log_text()
+    locked = len(re.findall(r"database is locked", logged, re.IGNORECASE))
+    error_lines = sum(1 for row in logged.splitlines() if '"level": "error"' in row)
+    table = Table(
+        f"SQLite, embedded `slipguard serve`: {load.connections} connections, "
+        f"{load.threads} wrk threads, {seconds} s",
+        "req/s",
+    )
+    table.lines.append(
+        Line(
+            "product, embedded, SQLite file (WAL)",
+            result.rps,
+            result.p50_ms,
+            result.p99_ms,
+            result.errors(),
+            None,
+            text,
+        )
+    )
+    met = result.server_errors == 0 and locked == 0
+    table.notes += [
+        f'5xx responses: {result.server_errors}; "database is locked" in the server log: '
+        f"{locked}; error log lines: {error_lines}.",
+        "",
+        f'Goal: zero 5xx and zero "database is locked" -> {"met" if met else "NOT met"}.',
+    ]
+    return table
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run every section, clean up whatever happens."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--batches", type=int, default=20, help="1,000-item batches per run")
+    parser.add_argument("--sqlite-duration", type=int, default=60)
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="SECONDS", help="py-spy the embedded product"
+    )
+    parser.add_argument(
+        "--pg-server",
+        default=os.environ.get("SLIPGUARD_BENCH_PG_SERVER", DEFAULT_PG_SERVER),
+        help="PostgreSQL server URL with a database to connect to for CREATE/DROP DATABASE",
+    )
+    args = parser.parse_args(argv)
+    if args.duration < 1 or args.connections < 1 or args.threads < 1 or args.batches < 1:
+        parser.error("--duration, --connections, --threads and --batches must be positive")
+    if args.connections < args.threads:
+        parser.error("--connections must be at least --threads")
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed")
+    host = urlsplit(args.pg_server).hostname
+    if host not in {HOST, "localhost"}:
+        parser.error("--pg-server must be on 127.0.0.1: all traffic stays on the loopback")
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    # Turn SIGTERM into an exception so the finally blocks stop servers and drop the database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    load = Load(args.duration, args.connections, args.threads)
+    tmp = Path(tempfile.mkdtemp(prefix="slipguard-intake-"))
+    name = f"slipguard_bench_{secrets.token_hex(4)}"
+    created = False
+    started = time.perf_counter()
+    try:
+        pg(args.pg_server, f'CREATE DATABASE "{name}"')
+        created = True
+        db_url = _with_database(args.pg_server, name)
+        log(f"[postgres] created database {name}")
+        version = pg(db_url, "SHOW server_version")
+        print("## Slip intake (bench/intake.py)\n", flush=True)
+        print("\n".join(f"- {m}" for m in machine(version)), flush=True)
+        print(flush=True)
+        env = base_env(db_url, tmp / "pg")
+        log("[postgres] slipguard init, keys create, journeys load")
+        product = Product(db_url, set_up_org(env), env)
+        template, batches = http_section(args, db_url, product, load)
+        emit(batch_table(batches, db_url, template, args.batches))
+        if not args.skip_sqlite:
+            emit(sqlite_section(tmp, load, args.sqlite_duration))
+        log(f"done in {time.perf_counter() - started:.0f} s")
+        return 0
+    finally:
+        if created:
+            with contextlib.suppress(Exception):
+                pg(args.pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                log(f"[postgres] dropped database {name}")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The raw baseline for slip intake: Litestar, one asyncpg INSERT per request, no auth.
+
+Usage::
+
+    .venv/bin/python bench/intake_raw.py --dsn URL --port P --table T \\
+        --org UUID --journey UUID --version UUID --reporter-key UUID \\
+        --stage S --severity N [--root-cause R] [--deficit D]
+
+``bench/intake.py`` starts this server beside the product and drives both with the same wrk
+script. It serves ``POST /api/v1/slips`` with the same JSON body as the product, decodes it
+into a typed struct, and writes a row with the same columns and values the product would
+write (the fixed ones come from the command line) into a scratch copy of the slip table,
+through an asyncpg pool of the product's default size. There is no authentication, no
+journey validation, no transaction block and no middleware: it is the floor that the
+framework, the server and one database round trip cost. ``GET /healthz`` answers 200.
+
+It runs uvicorn with one worker, uvloop and httptools, like ``slipguard serve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import msgspec
+import uvicorn
+from litestar import Litestar, get, post
+
+POOL_MIN = 1  # the product's defaults (SLIPGUARD_DATABASE_POOL_MIN / _MAX)
+POOL_MAX = 10
+COLUMNS = (
+    "id",
+    "organization",
+    "journey",
+    "journey_version",
+    "behaviour",
+    "failure_mode",
+    "root_cause",
+    "deficit",
+    "stage",
+    "severity",
+    "source",
+    "reporter_key",
+    "site",
+    "note",
+    "occurred_at",
+    "created_at",
+    "updated_at",
+)
+
+
+class SlipBody(msgspec.Struct):
+    """The request body: the fields the benchmark sends."""
+
+    journey: str
+    behaviour: str
+    failure_mode: str | None = None
+    site: str | None = None
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """Column values that the product derives from the key, the journey and the behaviour."""
+
+    org: UUID
+    journey: UUID
+    version: UUID
+    reporter_key: UUID
+    stage: str
+    severity: int
+    root_cause: str | None = None
+    deficit: str | None = None
+
+
+def insert_sql(table: str) -> str:
+    """The one INSERT the handler runs."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", table):
+        raise ValueError(f"bad table name {table!r}")
+    params = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
+    return f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({params})"
+
+
+def create_app(dsn: str, table: str, fixed: Fixed) -> Litestar:
+    """The baseline application: a pool opened in the lifespan and two routes."""
+    sql = insert_sql(table)
+    pools: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pools["db"] = await asyncpg.create_pool(dsn, min_size=POOL_MIN, max_size=POOL_MAX)
+        try:
+            yield
+        finally:
+            await pools.pop("db").close()
+
+    @post("/api/v1/slips", status_code=201)
+    async def create_slip(data: SlipBody) -> dict[str, str]:
+        """Store one slip with a single INSERT."""
+        now = datetime.now(UTC)
+        slip_id = uuid4()
+        await pools["db"].execute(
+            sql,
+            slip_id,
+            fixed.org,
+            fixed.journey,
+            fixed.version,
+            data.behaviour,
+            data.failure_mode,
+            fixed.root_cause,
+            fixed.deficit,
+            fixed.stage,
+            fixed.severity,
+            "staff",
+            fixed.reporter_key,
+            data.site,
+            "",
+            now,
+            now,
+            now,
+        )
+        return {"id": str(slip_id)}
+
+    @get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness for the benchmark's readiness poll."""
+        return {"status": "ok"}
+
+    return Litestar(route_handlers=[create_slip, healthz], lifespan=[lifespan], debug=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and serve on 127.0.0.1 until interrupted."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", required=True, help="postgresql://… of the bench database")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--table", required=True, help="scratch table with the slip columns")
+    parser.add_argument("--org", type=UUID, required=True)
+    parser.add_argument("--journey", type=UUID, required=True)
+    parser.add_argument("--version", type=UUID, required=True)
+    parser.add_argument("--reporter-key", type=UUID, required=True)
+    parser.add_argument("--stage", required=True)
+    parser.add_argument("--severity", type=int, required=True)
+    parser.add_argument("--root-cause", default=None)
+    parser.add_argument("--deficit", default=None)
+    args = parser.parse_args(argv)
+    fixed = Fixed(
+        org=args.org,
+        journey=args.journey,
+        version=args.version,
+        reporter_key=args.reporter_key,
+        stage=args.stage,
+        severity=args.severity,
+        root_cause=args.root_cause,
+        deficit=args.deficit,
+    )
+    uvicorn.run(
+        create_app(args.dsn, args.table, fixed),
+        host="127.0.0.1",
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
