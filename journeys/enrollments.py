@@ -13,10 +13,12 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-from api.db import write_transaction
+from piccolo.engine.postgres import PostgresEngine
+
+from api.db import engine, write_transaction
 from api.domain import FieldError
 from api.tenancy import Tenant
 from journeys.definition import JourneyDefinition, from_canonical
@@ -36,6 +38,8 @@ from settings import get_settings
 _random = secrets.SystemRandom()
 OPEN = "pending"
 BATCH = 500
+PG_CHUNK = 5000
+SQLITE_CHUNK = 80  # 11 columns x 80 rows stays under SQLite's 999-parameter limit
 
 
 def horizon() -> timedelta:
@@ -53,6 +57,17 @@ class Enrolled:
     past_steps_backfilled: int
 
 
+STEP_COLUMNS = (
+    "id", "organization", "enrollment", "customer", "behaviour", "occurrence",
+    "due_at", "grace_until", "confirmable", "status", "created_at",
+)  # fmt: skip
+PG_TYPES = (
+    "uuid", "uuid", "uuid", "uuid", "varchar", "int",
+    "timestamptz", "timestamptz", "bool", "varchar", "timestamptz",
+)  # fmt: skip
+StepRow = tuple[UUID, UUID, UUID, UUID, str, int, datetime, datetime, bool, str, datetime]
+
+
 def _step_rows(
     enrollment: Enrollment,
     definition: JourneyDefinition,
@@ -60,29 +75,51 @@ def _step_rows(
     tz: ZoneInfo,
     start: datetime | None,
     end: datetime,
-) -> list[Step]:
-    rows = []
+) -> list[StepRow]:
+    """Plain tuples for the steps due in [start, end): materialisation writes many rows,
+    and building table objects per step costs more than the database insert itself."""
+    created = datetime.now(UTC)
+    rows: list[StepRow] = []
     for occ in occurrences(definition, anchors, tz, start=start, end=end):
         b = definition.behaviour(occ.behaviour)
         assert b is not None
         rows.append(
-            Step(
-                organization=enrollment.organization,
-                enrollment=enrollment.id,
-                customer=enrollment.customer,
-                behaviour=occ.behaviour,
-                occurrence=occ.index,
-                due_at=occ.due_at,
-                grace_until=grace_until(b, occ.due_at, tz),
-                confirmable=b.confirm is not None,
+            (
+                uuid4(),
+                enrollment.organization,
+                enrollment.id,
+                enrollment.customer,
+                occ.behaviour,
+                occ.index,
+                occ.due_at,
+                grace_until(b, occ.due_at, tz),
+                b.confirm is not None,
+                OPEN,
+                created,
             )
         )
     return rows
 
 
-async def _insert_steps(rows: list[Step]) -> None:
-    for i in range(0, len(rows), BATCH):
-        await Step.insert(*rows[i : i + BATCH]).on_conflict(action="DO NOTHING")
+async def _insert_steps(rows: list[StepRow]) -> None:
+    """Insert steps, skipping any that exist (the unique occurrence index makes this safe
+    for retries and concurrent schedulers)."""
+    columns = ", ".join(STEP_COLUMNS)
+    if isinstance(engine(), PostgresEngine):
+        # One statement per chunk: arrays in, unnest() to rows — no per-row round trip.
+        arrays = ", ".join(f"{{}}::{t}[]" for t in PG_TYPES)
+        sql = f"INSERT INTO step ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+        for i in range(0, len(rows), PG_CHUNK):
+            chunk = rows[i : i + PG_CHUNK]
+            await Step.raw(sql, *[list(col) for col in zip(*chunk, strict=True)])
+        return
+    placeholders = "(" + ", ".join("{}" for _ in STEP_COLUMNS) + ")"
+    for i in range(0, len(rows), SQLITE_CHUNK):
+        chunk = rows[i : i + SQLITE_CHUNK]
+        sql = f"INSERT OR IGNORE INTO step ({columns}) VALUES " + ", ".join(
+            placeholders for _ in chunk
+        )
+        await Step.raw(sql, *[value for row in chunk for value in row])
 
 
 async def enroll(
@@ -222,7 +259,7 @@ async def materialise_due(now: datetime | None = None, limit: int = BATCH) -> in
             JourneyVersion.id.is_in(list(version_ids))
         )
     }
-    rows: list[Step] = []
+    rows: list[StepRow] = []
     for e in due:
         start = e.materialised_until
         rows += _step_rows(
@@ -235,10 +272,9 @@ async def materialise_due(now: datetime | None = None, limit: int = BATCH) -> in
         )
     async with write_transaction():
         await _insert_steps(rows)
-        for e in due:
-            await Enrollment.update({Enrollment.materialised_until: target}).where(
-                (Enrollment.id == e.id) & (Enrollment.materialised_until < target)
-            )
+        await Enrollment.update({Enrollment.materialised_until: target}).where(
+            Enrollment.id.is_in([e.id for e in due]) & (Enrollment.materialised_until < target)
+        )
     return len(rows)
 
 
