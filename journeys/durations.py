@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import time, timedelta
+from functools import lru_cache
 
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -56,6 +57,7 @@ class Offset:
         return f"{self.anchor} {'+' if self.sign > 0 else '-'} {self.duration}"
 
 
+@lru_cache(maxsize=4096)  # pure and called per occurrence: parse each text once
 def parse_duration(text: str, *, allow_zero: bool = False) -> Duration:
     """Parse ``30m``, ``2h``, ``14d``, ``1w``."""
     match = _DURATION.match(str(text))
@@ -69,6 +71,7 @@ def parse_duration(text: str, *, allow_zero: bool = False) -> Duration:
     return Duration(amount, match.group(2))
 
 
+@lru_cache(maxsize=4096)  # pure and called per occurrence: parse each text once
 def parse_offset(text: str) -> Offset:
     """Parse ``appointment``, ``appointment - 3d``, ``due+2h`` (spaces optional)."""
     match = _OFFSET.match(str(text))
@@ -83,6 +86,7 @@ def parse_offset(text: str) -> Offset:
     return Offset(anchor, 1 if sign == "+" else -1, duration)
 
 
+@lru_cache(maxsize=4096)  # pure and called per occurrence: parse each text once
 def parse_time(text: str) -> time:
     """Parse a 24-hour local time ``HH:MM``."""
     match = _TIME.match(str(text))

@@ -158,9 +158,9 @@ async def enroll(
         timezone=customer.timezone,
         holdout=holdout,
         backfill=backfill,
-        materialised_until=end,
         ends_at=last_due(definition, anchors, tz),
     )
+    enrollment.materialised_until = _next_horizon(definition, anchors, tz, end, enrollment.ends_at)
     rows = _step_rows(enrollment, definition, anchors, tz, None if backfill else now, end)
     async with write_transaction():
         await enrollment.save()
@@ -252,30 +252,72 @@ async def materialise_due(now: datetime | None = None, limit: int = BATCH) -> in
     )
     if not due:
         return 0
-    version_ids = {e.journey_version for e in due}
-    definitions = {
-        v["id"]: from_canonical(v["definition"])
-        for v in await JourneyVersion.select(JourneyVersion.id, JourneyVersion.definition).where(
-            JourneyVersion.id.is_in(list(version_ids))
-        )
-    }
+    definitions = await definitions_by_version({e.journey_version for e in due})
     rows: list[StepRow] = []
+    moves: list[tuple[UUID, datetime]] = []
     for e in due:
-        start = e.materialised_until
-        rows += _step_rows(
-            e,
+        definition, anchors, tz = (
             definitions[e.journey_version],
             enrollment_anchors(e),
             ZoneInfo(e.timezone),
-            start,
-            target,
         )
+        rows += _step_rows(e, definition, anchors, tz, e.materialised_until, target)
+        moves.append((e.id, _next_horizon(definition, anchors, tz, target, e.ends_at)))
     async with write_transaction():
         await _insert_steps(rows)
-        await Enrollment.update({Enrollment.materialised_until: target}).where(
-            Enrollment.id.is_in([e.id for e in due]) & (Enrollment.materialised_until < target)
-        )
+        await _move_horizons(moves)
     return len(rows)
+
+
+def _next_horizon(
+    definition: JourneyDefinition,
+    anchors: dict[str, datetime],
+    tz: ZoneInfo,
+    target: datetime,
+    ends_at: datetime | None,
+) -> datetime:
+    """Where the written-up-to mark can go: not just ``target`` but up to the next step
+    (nothing is due in between), so quiet weeks of a journey cost no refills; past the
+    end when no step is left, which takes the enrollment out of the refill query."""
+    upcoming = next(occurrences(definition, anchors, tz, start=target), None)
+    if upcoming is not None:
+        return max(target, upcoming.due_at)
+    return max(target, (ends_at or target) + timedelta(microseconds=1))
+
+
+async def _move_horizons(moves: list[tuple[UUID, datetime]]) -> None:
+    """Advance each enrollment's mark (never backwards: a concurrent scheduler may be ahead)."""
+    if not moves:
+        return
+    if isinstance(engine(), PostgresEngine):
+        await Enrollment.raw(
+            "UPDATE enrollment AS e SET materialised_until = m.until "
+            "FROM unnest({}::uuid[], {}::timestamptz[]) AS m(id, until) "
+            "WHERE e.id = m.id AND e.materialised_until < m.until",
+            [m[0] for m in moves],
+            [m[1] for m in moves],
+        )
+        return
+    for enrollment_id, until in moves:
+        await Enrollment.update({Enrollment.materialised_until: until}).where(
+            (Enrollment.id == enrollment_id) & (Enrollment.materialised_until < until)
+        )
+
+
+_definition_cache: dict[UUID, JourneyDefinition] = {}
+
+
+async def definitions_by_version(version_ids: set[UUID]) -> dict[UUID, JourneyDefinition]:
+    """Decoded definitions by version id; versions never change, so each is read once."""
+    missing = [v for v in version_ids if v not in _definition_cache]
+    if missing:
+        if len(_definition_cache) > 1024:
+            _definition_cache.clear()
+        for row in await JourneyVersion.select(JourneyVersion.id, JourneyVersion.definition).where(
+            JourneyVersion.id.is_in(missing)
+        ):
+            _definition_cache[row["id"]] = from_canonical(row["definition"])
+    return {v: _definition_cache[v] for v in version_ids}
 
 
 async def mark_missed(now: datetime | None = None, limit: int = 5000) -> list[UUID]:

@@ -63,9 +63,14 @@ def _phases(s: Schedule) -> list[tuple[Duration, Duration]]:
 
 
 def behaviour_times(
-    b: Behaviour, anchors: Mapping[str, datetime], tz: ZoneInfo
-) -> Iterator[datetime]:
-    """Every due time of one behaviour, strictly increasing, lazily (stop reading when done)."""
+    b: Behaviour, anchors: Mapping[str, datetime], tz: ZoneInfo, after: datetime | None = None
+) -> Iterator[tuple[int, datetime]]:
+    """(index, due time) of one behaviour, strictly increasing, lazily.
+
+    ``after`` is a hint: occurrences well before it are skipped by arithmetic instead of
+    being resolved one by one (a refill late in a long journey stays cheap), while the
+    indexes stay those of the whole schedule. A caller still filters on ``after`` itself.
+    """
     s = b.schedule
     at = parse_time(s.at) if s.at else None
     if s.once is not None:
@@ -73,35 +78,57 @@ def behaviour_times(
         instant = apply_offset(offset, anchors[offset.anchor], tz)
         if at is not None:
             instant = resolve_local(instant.astimezone(tz).date(), at, tz)
-        yield instant
+        yield 0, instant
         return
     assert s.from_ is not None  # guaranteed by validation
     start = anchors[s.from_]
+    index = 0
     if at is not None:
         # The first local day whose 'at' is not before the anchor.
         day = start.astimezone(tz).date()
         if resolve_local(day, at, tz) < start:
             day += timedelta(days=1)
+        # One day of margin: a skipped-to day's local time can shift across midnight in UTC.
+        skip_to = after.astimezone(tz).date() - timedelta(days=1) if after else None
         for every, span in _phases(s):
             step_days, span_days = every.calendar_days, span.calendar_days
             assert step_days is not None  # validation: intervals with 'at' are whole days
             if span_days is None:
                 span_days = -(-int(span.exact.total_seconds()) // 86400)
-            for k in range(0, span_days, step_days):
-                yield resolve_local(day + timedelta(days=k), at, tz)
+            count = -(-span_days // step_days)
+            first = 0
+            if skip_to is not None and skip_to > day:
+                first = min(count, -(-(skip_to - day).days // step_days))
+            index += first
+            for j in range(first, count):
+                yield index, resolve_local(day + timedelta(days=j * step_days), at, tz)
+                index += 1
             day += timedelta(days=span_days)
         return
     base = start
     for every, span in _phases(s):
         end = shift(base, 1, span, tz)
         k = 0
+        if after is not None and every.calendar_days is None and after > base:
+            # Elapsed-time steps: jump close to ``after`` (one step early, for safety).
+            k = max(0, (after - base) // every.exact - 1)
+            index += min(k, _count_exact(base, end, every))
         while True:
             due = shift(base, 1, Duration(every.amount * k, every.unit), tz)
             if due >= end:
                 break
-            yield due
+            yield index, due
+            index += 1
             k += 1
         base = end
+
+
+def _count_exact(base: datetime, end: datetime, every: Duration) -> int:
+    """How many elapsed-time steps fall in [base, end)."""
+    if end <= base:
+        return 0
+    whole, rest = divmod(end - base, every.exact)
+    return whole + (1 if rest else 0)
 
 
 def occurrences(
@@ -118,7 +145,7 @@ def occurrences(
     """
 
     def one(b: Behaviour) -> Iterator[Occurrence]:
-        for index, due in enumerate(behaviour_times(b, anchors, tz)):
+        for index, due in behaviour_times(b, anchors, tz, after=start):
             if end is not None and due >= end:
                 return
             if start is None or due >= start:
@@ -132,7 +159,10 @@ def last_due(
 ) -> datetime:
     """When the last step of the journey is due."""
     return max(
-        max(behaviour_times(b, anchors, tz), default=anchors[definition.anchors[0]])
+        max(
+            (due for _, due in behaviour_times(b, anchors, tz)),
+            default=anchors[definition.anchors[0]],
+        )
         for b in definition.behaviours
     )
 
