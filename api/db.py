@@ -11,6 +11,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.finder import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.querystring import QueryString
 
 from settings import DatabaseSettings
 
@@ -133,3 +134,46 @@ def ddl_migration(
     manager.add_raw(apply)
     manager.add_raw_backwards(revert)
     return manager
+
+
+PG_CHUNK = 5000
+
+
+async def insert_rows(
+    table: str,
+    columns: tuple[str, ...],
+    pg_types: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    returning: str | None = None,
+) -> list[Any]:
+    """Insert many rows in as few statements as possible, skipping conflicting ones.
+
+    Building a Piccolo object and query per row costs more than the database's own work
+    for bulk writes, so this takes plain tuples: on PostgreSQL one ``INSERT … SELECT FROM
+    unnest(arrays)`` per 5,000 rows, on SQLite multi-row ``VALUES`` within its parameter
+    limit. Returns the ``returning`` column of the rows actually inserted.
+    """
+    if not rows:
+        return []
+    names = ", ".join(columns)
+    tail = f" ON CONFLICT DO NOTHING{f' RETURNING {returning}' if returning else ''}"
+    found: list[Any] = []
+    eng = engine()
+    if isinstance(eng, PostgresEngine):
+        arrays = ", ".join(f"{{}}::{t}[]" for t in pg_types)
+        sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){tail}"
+        for i in range(0, len(rows), PG_CHUNK):
+            chunk = rows[i : i + PG_CHUNK]
+            result = await eng.run_querystring(
+                QueryString(sql, *[list(col) for col in zip(*chunk, strict=True)])
+            )
+            found += [r[returning] for r in result or []] if returning else []
+        return found
+    per_row = "(" + ", ".join("{}" for _ in columns) + ")"
+    size = max(1, 999 // len(columns))  # SQLite's classic bound-parameter limit
+    for i in range(0, len(rows), size):
+        chunk = rows[i : i + size]
+        sql = f"INSERT INTO {table} ({names}) VALUES {', '.join(per_row for _ in chunk)}{tail}"
+        result = await eng.run_querystring(QueryString(sql, *[v for row in chunk for v in row]))
+        found += [r[returning] for r in result or []] if returning else []
+    return found

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -229,8 +230,33 @@ async def create_api_key(
     return key, token
 
 
+# Recently verified keys, by digest: a request with a known key costs no query. Revoking
+# in this process drops the entry at once; other processes see it within KEY_CACHE_SECONDS.
+KEY_CACHE_SECONDS = 5.0
+_key_cache: dict[str, tuple[Principal, float]] = {}
+
+
 async def authenticate_api_key(token: str) -> Principal:
     """Resolve a bearer token to its principal; raises InvalidCredentials otherwise."""
+    digest = _digest(token)
+    cached = _key_cache.get(digest)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    principal = await _lookup_api_key(token, digest)
+    if len(_key_cache) > 10_000:
+        _key_cache.clear()
+    _key_cache[digest] = (principal, time.monotonic() + KEY_CACHE_SECONDS)
+    return principal
+
+
+def forget_api_key(key_id: UUID) -> None:
+    """Drop a key from this process's cache (after revocation)."""
+    for digest, (principal, _) in list(_key_cache.items()):
+        if principal.api_key_id == key_id:
+            _key_cache.pop(digest, None)
+
+
+async def _lookup_api_key(token: str, digest: str) -> Principal:
     parts = token.split("_")
     if len(parts) < 3 or not token.startswith(KEY_PREFIX):
         raise InvalidCredentials("malformed API key")
@@ -249,7 +275,7 @@ async def authenticate_api_key(token: str) -> Principal:
         .where(ApiKey.prefix == parts[1])
         .first()
     )
-    if key is None or not hmac.compare_digest(key["key_hash"], _digest(token)):
+    if key is None or not hmac.compare_digest(key["key_hash"], digest):
         raise InvalidCredentials("unknown API key")
     if key["revoked_at"] is not None:
         raise InvalidCredentials("API key has been revoked")
@@ -281,6 +307,7 @@ async def revoke_api_key(tenant: Tenant, key_id: UUID) -> ApiKey:
             await tenant.update(ApiKey, {ApiKey.revoked_at: key.revoked_at}).where(
                 ApiKey.id == key_id
             )
+    forget_api_key(key_id)
     return key
 
 

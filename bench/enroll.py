@@ -614,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         "--customers",
         type=int,
         default=None,
-        help=f"default {DEFAULT_CUSTOMERS:,} ({SQLITE_DEFAULT_CUSTOMERS:,} on SQLite, see below)",
+        help=f"default {DEFAULT_CUSTOMERS:,}; {SQLITE_DEFAULT_CUSTOMERS:,} on SQLite (too slow)",
     )
     parser.add_argument(
         "--concurrency",

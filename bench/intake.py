@@ -4,7 +4,8 @@ Usage::
 
     .venv/bin/python bench/intake.py [--duration 15] [--connections 32] [--threads 2]
                                      [--batches 20] [--sqlite-duration 60] [--skip-sqlite]
-                                     [--pg-server URL] [--profile SECONDS]
+                                     [--wait-quiet SECONDS] [--profile SECONDS]
+                                     [--pg-server URL]
 
 One run, all on 127.0.0.1:
 
@@ -26,10 +27,15 @@ One run, all on 127.0.0.1:
    for ``--sqlite-duration`` seconds, counting 5xx responses and "database is locked" in
    the server log.
 
-Result tables go to stdout (markdown), progress to stderr; server logs and wrk outputs are
-kept in ``bench/out/``. ``--profile SECONDS`` adds a py-spy profile of the embedded product
-under the plain wrk load (needs ``py-spy`` in the virtualenv) and prints where it spends
-its time.
+Every run also reports the CPU time per request of the app process, of the PostgreSQL
+backends and of wrk, and how busy the machine was (client, servers and database share it).
+Before starting, the script waits up to ``--wait-quiet`` seconds for other CPU load to go
+away and prints what it found. ``--profile SECONDS`` adds a py-spy profile of the embedded
+product (needs ``py-spy`` in the virtualenv) under the plain wrk load and while it takes
+batches, as own time by package and by function.
+
+Result tables go to stdout (markdown), progress to stderr; server logs, wrk outputs and
+profiles are kept in ``bench/out/``.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import json
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -80,8 +87,19 @@ BATCH_SITE = "bench-batch"
 BATCH_SIZE = 1000
 BATCH_CLIENTS = 4
 WARMUP_SECONDS = 3
+PROFILE_BATCHES = 10
 SETTLE_SECONDS = 1.5  # after wrk stops, for the requests still in flight to finish
 WRK_TIMEOUT = "30s"  # longer than any sane response, so slow answers count as latency
+QUIET_LIMIT = 15.0  # % of one core: more means someone else is using the machine
+REST_LIMIT = 25.0  # % of one core used by others during a run: measure it again
+QUIET_PATIENCE = 120.0  # seconds to wait for a quiet machine before a repeat
+CPU_NOTE = (
+    "CPU ms/req: CPU time per request of the app process, of the PostgreSQL backends of the "
+    "bench database and of wrk. CPU busy %: the app process (100 = one core saturated), the "
+    "whole machine (of 100 per core) and the rest: machine minus app, backends and wrk "
+    "(PostgreSQL's WAL writer, the kernel, anything else running; a line marked busy machine "
+    f"had more than {REST_LIMIT:.0f}% of a core of it)."
+)
 GOAL_RATIO = 0.6
 GOAL_P99_MS = 50.0
 GOAL_BATCH_RATE = 20_000
@@ -108,6 +126,8 @@ class Line:
     errors: str
     ratio: float | None
     check: str = ""
+    cpu: str = "-"
+    busy: str = "-"
 
 
 @dataclass
@@ -116,19 +136,23 @@ class Table:
 
     title: str
     unit: str
+    cpu_header: str = "CPU ms/req: app, PG, wrk"
     lines: list[Line] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def render(self) -> str:
         """The table as markdown."""
         out = [f"### {self.title}", ""]
-        out.append(f"| what | {self.unit} | p50 ms | p99 ms | errors | ratio | stored rows |")
-        out.append("|---|---:|---:|---:|---:|---:|---|")
+        out.append(
+            f"| what | {self.unit} | p50 ms | p99 ms | errors | ratio | {self.cpu_header} "
+            "| CPU busy %: app / machine / rest | stored rows |"
+        )
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
         for ln in self.lines:
             ratio = f"{ln.ratio:.2f}x" if ln.ratio is not None else "-"
             out.append(
                 f"| {ln.what} | {ln.rate:,.0f} | {ln.p50_ms:.1f} | {ln.p99_ms:.1f} | "
-                f"{ln.errors} | {ratio} | {ln.check} |"
+                f"{ln.errors} | {ratio} | {ln.cpu} | {ln.busy} | {ln.check} |"
             )
         out.append("")
         out += self.notes
@@ -348,8 +372,7 @@ class Server:
                 except subprocess.TimeoutExpired:
                     continue
         if proc is not None:
-            # Whatever the leader left behind in its group (worker threads are threads, but
-            # be thorough) goes too.
+            # Anything the leader left behind in its group goes too.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
         if self._log is not None:
@@ -369,6 +392,132 @@ def serving(server: Server) -> Iterator[Server]:
         log(f"  stopped {server.name}")
 
 
+# --- CPU accounting -------------------------------------------------------------------------
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process (all its threads) has used so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+async def _backends(url: str) -> list[int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [int(r["pid"]) for r in rows]
+    finally:
+        await conn.close()
+
+
+def backend_cpu(url: str | None) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend connected to the bench database."""
+    if url is None:
+        return {}
+    return {pid: cpu_seconds(pid) for pid in asyncio.run(_backends(url))}
+
+
+def machine_cpu() -> float:
+    """Busy CPU seconds of the whole machine so far (all cores), from /proc/stat."""
+    with open("/proc/stat") as fh:
+        ticks = [int(v) for v in fh.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / _TICK  # minus idle and iowait
+
+
+@dataclass
+class CpuMeter:
+    """CPU used by the app process, PostgreSQL, wrk and the whole machine over a stretch.
+
+    PostgreSQL counts the backends connected to the bench database at the end (the app's
+    pool); its background processes (WAL writer, checkpointer) fall under "rest" with other
+    users of the machine and unattributed kernel time. wrk is this process's reaped children.
+    """
+
+    pid: int
+    db_url: str | None = None
+    app: float = 0.0
+    pg: float = 0.0
+    client: float = 0.0
+    busy: float = 0.0
+    wall: float = 0.0
+    _pg_start: dict[int, float] = field(default_factory=dict)
+
+    @staticmethod
+    def _children() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def __enter__(self) -> CpuMeter:
+        self.app, self._pg_start = cpu_seconds(self.pid), backend_cpu(self.db_url)
+        self.client, self.busy = self._children(), machine_cpu()
+        self.wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.app = cpu_seconds(self.pid) - self.app
+        end = backend_cpu(self.db_url)
+        self.pg = sum(v - self._pg_start.get(pid, 0.0) for pid, v in end.items())
+        self.client = self._children() - self.client
+        self.busy = machine_cpu() - self.busy
+
+    @property
+    def rest_pct(self) -> float:
+        """CPU % (of one core) used by neither the app, its backends nor wrk."""
+        rest = self.busy - self.app - self.pg - self.client
+        return 100 * max(rest, 0.0) / self.wall if self.wall else 0.0
+
+    def usage(self) -> str:
+        """Busy %: the app (of one core), the machine (of all cores), and the rest of it."""
+        if not self.wall:
+            return "-"
+        cores = len(os.sched_getaffinity(0))
+        return (
+            f"{100 * self.app / self.wall:.0f} / {100 * self.busy / self.wall:.0f} "
+            f"of {100 * cores} / {self.rest_pct:.0f}"
+        )
+
+    def per(self, count: int, scale: float = 1000.0, parts: str = "app,pg,wrk") -> str:
+        """CPU ms per ``count`` units of work (times ``scale``/1000) of the chosen parts."""
+        if not count:
+            return "-"
+        values = {"app": self.app, "pg": self.pg, "wrk": self.client}
+        return ", ".join(
+            f"{values[p] * scale / count:.2f}" if p in values else "-" for p in parts.split(",")
+        )
+
+
+def background_load(seconds: float = 3.0) -> float:
+    """Machine CPU busy % (of 100 per core) over a few seconds while nothing of ours runs."""
+    start, wall = machine_cpu(), time.perf_counter()
+    time.sleep(seconds)
+    return 100 * (machine_cpu() - start) / (time.perf_counter() - wall)
+
+
+def wait_quiet(limit: float, patience: float) -> float:
+    """Wait up to ``patience`` seconds for the background load to drop below ``limit`` %."""
+    deadline = time.monotonic() + patience
+    load = background_load()
+    while load > limit and time.monotonic() < deadline:
+        log(f"  background CPU load {load:.0f}% (> {limit:.0f}%): waiting for a quiet machine")
+        load = background_load(5.0)
+    if load > limit:
+        log(f"  WARNING: background CPU load {load:.0f}%; other work shares the machine")
+    return load
+
+
 # --- wrk ------------------------------------------------------------------------------------
 
 
@@ -381,6 +530,8 @@ class WrkResult:
     rps: float = 0.0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
+    percentiles: dict[int, float] = field(default_factory=dict)  # 50, 75, 90, 99 -> ms
+    max_ms: float = 0.0
     non2xx: int = 0
     socket: dict[str, int] = field(default_factory=dict)
     statuses: dict[int, int] = field(default_factory=dict)
@@ -418,12 +569,13 @@ def parse_wrk(text: str) -> WrkResult:
         result.seconds = float(m[2]) * _UNITS_MS[m[3]] / 1000
     if m := re.search(r"Requests/sec:\s+([\d.]+)", text):
         result.rps = float(m[1])
-    for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.MULTILINE):
-        value = float(m[2]) * _UNITS_MS[m[3]]
-        if m[1] == "50":
-            result.p50_ms = value
-        else:
-            result.p99_ms = value
+    for m in re.finditer(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.MULTILINE):
+        result.percentiles[int(m[1])] = float(m[2]) * _UNITS_MS[m[3]]
+    result.p50_ms = result.percentiles.get(50, 0.0)
+    result.p99_ms = result.percentiles.get(99, 0.0)
+    latency = r"^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m)"
+    if m := re.search(latency, text, re.MULTILINE):
+        result.max_ms = float(m[1]) * _UNITS_MS[m[2]]
     if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text):
         result.non2xx = int(m[1])
     if m := re.search(
@@ -524,23 +676,37 @@ def measure_http(
     unique_keys: bool,
     table: str = "slip",
 ) -> tuple[WrkResult, Line]:
-    """One wrk run with the stored-rows check (and idempotency records when keyed)."""
+    """One wrk run with the stored-rows check (and idempotency records when keyed).
+
+    A run during which something else used more than REST_LIMIT % of a core is repeated
+    once, after waiting for the machine to be quiet; the line says so if it still was busy.
+    """
     site = SITE if table == "slip" else None
-    pg(db_url, "CHECKPOINT")
-    rows_before = count_rows(db_url, table, site)
-    keys_before = count_rows(db_url, "idempotency_record", None) if table == "slip" else 0
-    log(f"  wrk {what}: {load.duration} s, {load.connections} connections")
-    result = run_wrk(server.url + "/api/v1/slips", token, load, label, unique_keys)
-    time.sleep(SETTLE_SECONDS)
+    for attempt in (1, 2):
+        pg(db_url, "CHECKPOINT")
+        rows_before = count_rows(db_url, table, site)
+        keys_before = count_rows(db_url, "idempotency_record", None) if table == "slip" else 0
+        log(f"  wrk {what}: {load.duration} s, {load.connections} connections")
+        assert server.proc is not None
+        with CpuMeter(server.proc.pid, db_url) as cpu:
+            result = run_wrk(server.url + "/api/v1/slips", token, load, label, unique_keys)
+        time.sleep(SETTLE_SECONDS)
+        if cpu.rest_pct > REST_LIMIT and attempt == 1:
+            log(f"  other CPU load {cpu.rest_pct:.0f}% during the run: measuring again")
+            wait_quiet(QUIET_LIMIT, QUIET_PATIENCE)
+            continue
+        break
     stored = count_rows(db_url, table, site) - rows_before
     text, ok = check(result.created, stored, load.connections)
-    if unique_keys:
+    if unique_keys and table == "slip":
         keys = count_rows(db_url, "idempotency_record", None) - keys_before
         text += f"; {keys:,} keys, {result.replayed} replayed"
         ok = ok and result.replayed == 0 and 0 <= keys - result.created <= load.connections
     if not ok:
         log(f"  WARNING {what}: {text}")
-    line = Line(what, result.rps, result.p50_ms, result.p99_ms, result.errors(), None, text)
+    busy = " (busy machine)" if cpu.rest_pct > REST_LIMIT else ""
+    line = Line(what + busy, result.rps, result.p50_ms, result.p99_ms, result.errors(), None, text)
+    line.cpu, line.busy = cpu.per(result.requests), cpu.usage()
     return result, line
 
 
@@ -627,8 +793,7 @@ def http_section(
             results[key], lines[key] = measure_http(
                 embedded, db_url, token, load, key, what, unique
             )
-        if args.profile:
-            table.notes += profile(embedded, token, load, args.profile)
+        profiled = profile(embedded, token, load, args.profile) if args.profile else []
         batches = batch_section(embedded, db_url, token, args.batches)
 
     scale_note = ""
@@ -708,12 +873,14 @@ def http_section(
     for line in lines.values():
         line.ratio = line.rate / base if base else None
         table.lines.append(line)
-    table.notes.append(
+    table.notes += [
         "ratio = req/s / req/s of the raw baseline without keys. p50/p99: wrk's latency "
         "distribution (closed loop). errors: non-2xx responses and socket errors. stored rows: "
         "slips written during the run against the 201 responses wrk counted (wrk may stop "
-        f"with up to {load.connections} requests in flight)."
-    )
+        f"with up to {load.connections} requests in flight).",
+        "",
+        CPU_NOTE,
+    ]
     verdicts = []
     for key in ("embedded", "embedded-keyed", "scale", "scale-keyed"):
         if key not in results:
@@ -731,6 +898,8 @@ def http_section(
     ]
     if scale_note:
         table.notes += ["", scale_note]
+    if profiled:
+        table.notes += ["", *profiled]
     emit(table)
     return template, batches
 
@@ -830,6 +999,8 @@ class BatchResult:
     what: str
     run: BatchRun
     check: str
+    cpu: str = "-"
+    busy: str = "-"
 
 
 def batch_section(server: Server, db_url: str, token: str, batches: int) -> list[BatchResult]:
@@ -840,19 +1011,28 @@ def batch_section(server: Server, db_url: str, token: str, batches: int) -> list
         (f"product batch, {BATCH_CLIENTS} concurrent clients", BATCH_CLIENTS, False),
         ("product batch, 1 client, every item keyed", 1, True),
     )
+    wait_quiet(QUIET_LIMIT, QUIET_PATIENCE)
     # One unmeasured batch first (imports, pool, caches).
     asyncio.run(post_batches(server.url, token, batch_bodies(1, False, "warm"), 1))
     for what, clients, keyed in runs:
         bodies = batch_bodies(batches, keyed, secrets.token_hex(4))
         before = count_rows(db_url, "slip", BATCH_SITE)
         log(f"  {what}: {batches} x {BATCH_SIZE:,} items")
-        run = asyncio.run(post_batches(server.url, token, bodies, clients))
+        assert server.proc is not None
+        with CpuMeter(server.proc.pid, db_url) as cpu:
+            run = asyncio.run(post_batches(server.url, token, bodies, clients))
         stored = count_rows(db_url, "slip", BATCH_SITE) - before
         text, ok = check(run.created, stored, 0)
         text = text.replace("x 201", "created")
         if not ok:
             log(f"  WARNING {what}: {text}")
-        out.append(BatchResult(what, run, text))
+        if cpu.rest_pct > REST_LIMIT:
+            what += " (busy machine)"
+        out.append(
+            BatchResult(
+                what, run, text, cpu.per(run.created, 1000 * BATCH_SIZE, "app,pg"), cpu.usage()
+            )
+        )
     return out
 
 
@@ -862,6 +1042,7 @@ def batch_table(product: list[BatchResult], db_url: str, template: Template, bat
         f"POST /api/v1/slips/batch, {BATCH_SIZE:,} items per request, {batches} requests "
         "per line (embedded product)",
         "slips/s",
+        cpu_header="CPU ms/1,000 slips: app, PG",
     )
     asyncio.run(_scratch_tables(db_url, ["bench_raw_copy", "bench_raw_insert"]))
     log(f"  raw baselines: {batches} x {BATCH_SIZE:,} rows, COPY and executemany")
@@ -883,13 +1064,16 @@ def batch_table(product: list[BatchResult], db_url: str, template: Template, bat
                 errors,
                 rate / copy_rate,
                 text or f"{run.created:,} rows",
+                entry.cpu,
+                entry.busy,
             )
         )
     table.notes += [
         "ratio = slips/s / slips/s of the raw COPY. p50/p99: per request (product) or per "
         f"{BATCH_SIZE:,}-row call (raw), ms; with {batches} samples p99 is the slowest. "
         "Product rates are wall clock over all requests; raw rates are the sum of call times "
-        "on one connection.",
+        "on one connection. CPU ms/1,000 slips: the app process and the PostgreSQL backends; "
+        "busy % as in the table above.",
         "",
         f"Goal: >= {GOAL_BATCH_RATE:,} slips/s and >= {GOAL_BATCH_RATIO}x COPY.",
     ]
@@ -907,72 +1091,121 @@ def batch_table(product: list[BatchResult], db_url: str, template: Template, bat
 # --- profile --------------------------------------------------------------------------------
 
 
-def profile(server: Server, token: str, load: Load, seconds: int) -> list[str]:
-    """py-spy the server under the plain load; the functions with most samples, as notes."""
-    spy = BIN / "py-spy"
-    if not spy.exists():
-        return ["", "(--profile: py-spy is not installed in the virtualenv; skipped)"]
-    assert server.proc is not None
-    raw = OUT / "intake-profile.txt"
-    log(f"  py-spy on {server.name} for {seconds} s")
+@contextlib.contextmanager
+def spying(pid: int, label: str) -> Iterator[Path]:
+    """Record a py-spy profile (collapsed stacks per thread) of ``pid`` while the block runs."""
+    path = OUT / f"intake-profile-{label}.txt"
+    path.unlink(missing_ok=True)
     recorder = subprocess.Popen(
         [
-            str(spy),
+            str(BIN / "py-spy"),
             "record",
             "--pid",
-            str(server.proc.pid),
-            "--duration",
-            str(seconds),
+            str(pid),
             "--rate",
-            "200",
+            "250",
             "--nonblocking",
+            "--threads",
             "--format",
             "raw",
             "--output",
-            str(raw),
+            str(path),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
-        time.sleep(1)
-        run_wrk(server.url + "/api/v1/slips", token, load, "profile", False, seconds)
-        recorder.wait(timeout=60)
+        time.sleep(1.0)  # py-spy attaches
+        yield path
     finally:
-        if recorder.poll() is None:
+        # SIGINT makes py-spy write its output and exit.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(recorder.pid, signal.SIGINT)
+        try:
+            recorder.wait(timeout=30)
+        except subprocess.TimeoutExpired:
             os.killpg(recorder.pid, signal.SIGKILL)
             recorder.wait()
-    return summarise_profile(raw)
 
 
-def summarise_profile(path: Path, top: int = 25) -> list[str]:
-    """Inclusive share of event-loop samples per function, from py-spy's collapsed stacks."""
-    if not path.exists():
-        return ["", "(py-spy wrote no profile)"]
-    inclusive: collections.Counter[str] = collections.Counter()
+_FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
+
+
+def _frame_name(frame: str) -> str:
+    m = _FRAME.match(frame)
+    return f"{m['func']} ({m['file']})" if m else frame
+
+
+def _area(frame: str) -> str:
+    """What a leaf frame belongs to: a package, the project, the stdlib or the event loop."""
+    m = _FRAME.match(frame)
+    path = m["file"] if m else frame
+    if frame.startswith("Runner.run (asyncio/"):
+        return "event loop (uvloop, C: sockets, callbacks)"
+    if path.startswith(("api/", "journeys/", "coaching/", "dashboards/")):
+        return "slipguard (api/, journeys/)"
+    head = path.split("/", 1)[0]
+    if "/" in path and head in {"piccolo", "asyncpg", "litestar", "uvicorn", "msgspec"}:
+        return head
+    if head.startswith("prometheus"):
+        return "prometheus_client"
+    return "Python stdlib (asyncio, copy, uuid, abc, threads)"
+
+
+def summarise_profile(path: Path, what: str, top: int = 10) -> list[str]:
+    """Own time of the event-loop thread by area and by function, from py-spy's stacks.
+
+    py-spy cuts coroutine stacks short, so inclusive times of async functions are not
+    reliable; the frame that was running (own time) is.
+    """
+    if not path.exists() or not path.stat().st_size:
+        return [f"(py-spy wrote no profile for {what})"]
+    own: collections.Counter[str] = collections.Counter()
+    areas: collections.Counter[str] = collections.Counter()
     total = 0
     for row in path.read_text().splitlines():
         stack, _, count = row.rpartition(" ")
         frames = stack.split(";")
-        # Only the event loop's thread serves requests; worker threads mostly sleep.
-        if not any("uvloop" in f or "asyncio" in f or "run_until_complete" in f for f in frames):
-            continue
+        if not any(f.endswith(": MainThread") for f in frames if f.startswith("thread (")):
+            continue  # the event loop runs in the main thread
+        frames = [f for f in frames if not f.startswith(("thread (", "process "))]
+        leaf = _frame_name(frames[-1]) if frames else "(no Python frame)"
         n = int(count)
         total += n
-        for name in {re.sub(r":\d+\)$", ")", f) for f in frames}:
-            inclusive[name] += n
+        own[leaf] += n
+        areas[_area(leaf)] += n
     if not total:
-        return ["", "(py-spy: no event-loop samples)"]
+        return [f"(py-spy: no main-thread samples for {what})"]
     lines = [
+        f"py-spy, {what}: {total:,} samples of the event-loop thread at 250 Hz; own time by "
+        "area, then the top functions:",
         "",
-        f"py-spy profile of the embedded product ({total:,} event-loop samples; "
-        "share of samples in which the function is on the stack):",
-        "",
+        "| area | share |",
+        "|---|---:|",
     ]
-    for name, n in inclusive.most_common(top):
-        lines.append(f"- {100 * n / total:5.1f}%  {name}")
+    lines += [f"| {name} | {100 * n / total:.1f}% |" for name, n in areas.most_common()]
+    lines += ["", "| function (own time) | share |", "|---|---:|"]
+    lines += [f"| `{name}` | {100 * n / total:.1f}% |" for name, n in own.most_common(top)]
     return lines
+
+
+def profile(server: Server, token: str, load: Load, seconds: int) -> list[str]:
+    """py-spy the server under the plain wrk load and while it takes sequential batches."""
+    if not (BIN / "py-spy").exists():
+        return ["", "(--profile: py-spy is not installed in the virtualenv; skipped)"]
+    assert server.proc is not None
+    log(f"  py-spy on {server.name}: wrk for {seconds} s, then {PROFILE_BATCHES} batches")
+    with spying(server.proc.pid, "single") as single:
+        run_wrk(server.url + "/api/v1/slips", token, load, "profile", False, seconds)
+    bodies = batch_bodies(PROFILE_BATCHES, False, "profile")
+    with spying(server.proc.pid, "batch") as batch:
+        asyncio.run(post_batches(server.url, token, bodies, 1))
+    return [
+        *summarise_profile(single, "POST /api/v1/slips under wrk"),
+        "",
+        *summarise_profile(batch, f"{PROFILE_BATCHES} sequential 1,000-item batches"),
+    ]
 
 
 # --- SQLite ---------------------------------------------------------------------------------
@@ -993,8 +1226,11 @@ def sqlite_section(tmp: Path, load: Load, seconds: int) -> Table:
     )
     sqlite_load = Load(seconds, load.connections, load.threads)
     with serving(server):
+        wait_quiet(QUIET_LIMIT, QUIET_PATIENCE)
         log(f"  wrk SQLite: {seconds} s, {load.connections} connections (no warm-up)")
-        result = run_wrk(server.url + "/api/v1/slips", token, sqlite_load, "sqlite")
+        assert server.proc is not None
+        with CpuMeter(server.proc.pid) as cpu:
+            result = run_wrk(server.url + "/api/v1/slips", token, sqlite_load, "sqlite")
         time.sleep(SETTLE_SECONDS)
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
             stored = conn.execute("SELECT count(*) FROM slip WHERE site = ?", (SITE,)).fetchone()[0]
@@ -1009,17 +1245,24 @@ def sqlite_section(tmp: Path, load: Load, seconds: int) -> Table:
     )
     table.lines.append(
         Line(
-            "product, embedded, SQLite file (WAL)",
+            "product, embedded, SQLite file (WAL)"
+            + (" (busy machine)" if cpu.rest_pct > REST_LIMIT else ""),
             result.rps,
             result.p50_ms,
             result.p99_ms,
             result.errors(),
             None,
             text,
+            cpu.per(result.requests, parts="app,-,wrk"),
+            cpu.usage(),
         )
     )
     met = result.server_errors == 0 and locked == 0
+    spread = ", ".join(f"p{k} {v:,.0f} ms" for k, v in sorted(result.percentiles.items()))
     table.notes += [
+        f"latency: {spread}, max {result.max_ms:,.0f} ms. CPU: the app process and wrk "
+        "(no PostgreSQL); busy % as in the PostgreSQL table.",
+        "",
         f'5xx responses: {result.server_errors}; "database is locked" in the server log: '
         f"{locked}; error log lines: {error_lines}.",
         "",
@@ -1040,6 +1283,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=20, help="1,000-item batches per run")
     parser.add_argument("--sqlite-duration", type=int, default=60)
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help=f"wait up to this long for background CPU load < {QUIET_LIMIT:.0f}%% (default 120)",
+    )
     parser.add_argument(
         "--profile", type=int, default=0, metavar="SECONDS", help="py-spy the embedded product"
     )
@@ -1073,8 +1323,10 @@ def main(argv: list[str] | None = None) -> int:
         db_url = _with_database(args.pg_server, name)
         log(f"[postgres] created database {name}")
         version = pg(db_url, "SHOW server_version")
+        quiet = wait_quiet(QUIET_LIMIT, args.wait_quiet)
         print("## Slip intake (bench/intake.py)\n", flush=True)
         print("\n".join(f"- {m}" for m in machine(version)), flush=True)
+        print(f"- background CPU load before the run: {quiet:.0f}% (of 100 per core)", flush=True)
         print(flush=True)
         env = base_env(db_url, tmp / "pg")
         log("[postgres] slipguard init, keys create, journeys load")

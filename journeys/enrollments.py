@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from piccolo.engine.postgres import PostgresEngine
 
-from api.db import engine, write_transaction
+from api.db import engine, insert_rows, write_transaction
 from api.domain import FieldError
 from api.tenancy import Tenant
 from journeys.definition import JourneyDefinition, from_canonical
@@ -38,8 +38,6 @@ from settings import get_settings
 _random = secrets.SystemRandom()
 OPEN = "pending"
 BATCH = 500
-PG_CHUNK = 5000
-SQLITE_CHUNK = 80  # 11 columns x 80 rows stays under SQLite's 999-parameter limit
 
 
 def horizon() -> timedelta:
@@ -104,22 +102,7 @@ def _step_rows(
 async def _insert_steps(rows: list[StepRow]) -> None:
     """Insert steps, skipping any that exist (the unique occurrence index makes this safe
     for retries and concurrent schedulers)."""
-    columns = ", ".join(STEP_COLUMNS)
-    if isinstance(engine(), PostgresEngine):
-        # One statement per chunk: arrays in, unnest() to rows — no per-row round trip.
-        arrays = ", ".join(f"{{}}::{t}[]" for t in PG_TYPES)
-        sql = f"INSERT INTO step ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
-        for i in range(0, len(rows), PG_CHUNK):
-            chunk = rows[i : i + PG_CHUNK]
-            await Step.raw(sql, *[list(col) for col in zip(*chunk, strict=True)])
-        return
-    placeholders = "(" + ", ".join("{}" for _ in STEP_COLUMNS) + ")"
-    for i in range(0, len(rows), SQLITE_CHUNK):
-        chunk = rows[i : i + SQLITE_CHUNK]
-        sql = f"INSERT OR IGNORE INTO step ({columns}) VALUES " + ", ".join(
-            placeholders for _ in chunk
-        )
-        await Step.raw(sql, *[value for row in chunk for value in row])
+    await insert_rows("step", STEP_COLUMNS, PG_TYPES, list(rows))
 
 
 async def enroll(

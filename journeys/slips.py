@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from api.db import write_transaction
+from api.db import insert_rows, write_transaction
 from api.domain import FieldError
 from api.tenancy import Tenant
 from journeys.definition import Behaviour, JourneyDefinition, from_canonical
@@ -313,8 +313,11 @@ async def record_slip(
     slip, errors = _build(tenant, item, ctx, reporter, source, now)
     if slip is None:
         raise SlipInvalid("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
-    async with write_transaction():
-        await slip.save()
+    if slip.id not in await insert_new([slip]):
+        # Its key was taken (a resend): the slip stored first is the answer.
+        existing = await tenant.objects(Slip).where(Slip.idempotency_key == item.key).first()
+        assert existing is not None
+        return existing
     return slip
 
 
@@ -377,20 +380,26 @@ async def check_batch(tenant: Tenant, items: list[SlipInput]) -> list[list[Field
     return [_build(tenant, item, ctx, Reporter(), "import", now)[1] for item in items]
 
 
+SLIP_COLUMNS = (
+    "id", "organization", "journey", "journey_version", "behaviour", "failure_mode",
+    "root_cause", "deficit", "stage", "severity", "source", "customer", "enrollment", "step",
+    "reporter_user", "reporter_key", "site", "channel", "note", "occurred_at", "created_at",
+    "updated_at", "idempotency_key",
+)  # fmt: skip
+SLIP_PG_TYPES = (
+    "uuid", "uuid", "uuid", "uuid", "varchar", "varchar", "varchar", "varchar", "varchar",
+    "int", "varchar", "uuid", "uuid", "uuid", "uuid", "uuid", "varchar", "varchar", "text",
+    "timestamptz", "timestamptz", "timestamptz", "varchar",
+)  # fmt: skip
+
+
 async def insert_new(rows: list[Slip]) -> set[UUID]:
-    """Insert rows, skipping those whose key exists; returns the ids actually inserted."""
-    created: set[UUID] = set()
+    """Insert slips, skipping those whose key exists; returns the ids actually inserted."""
+    values = [tuple(getattr(row, c) for c in SLIP_COLUMNS) for row in rows]
     async with write_transaction():
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[start : start + INSERT_CHUNK]
-            intended = [row.id for row in chunk]
-            inserted = await Slip.insert(*chunk).on_conflict(action="DO NOTHING").returning(Slip.id)
-            # Piccolo writes returned ids back onto the first len(result) objects, which is
-            # wrong when DO NOTHING skipped some: restore the ids we generated.
-            for row, row_id in zip(chunk, intended, strict=True):
-                row.id = row_id
-            created.update(r["id"] for r in inserted)
-    return created
+        inserted = await insert_rows("slip", SLIP_COLUMNS, SLIP_PG_TYPES, values, returning="id")
+    # SQLite hands back ids as text; PostgreSQL as UUIDs.
+    return {i if isinstance(i, UUID) else UUID(str(i)) for i in inserted}
 
 
 @dataclass
