@@ -13,6 +13,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
@@ -67,26 +68,30 @@ StepRow = tuple[UUID, UUID, UUID, UUID, str, int, datetime, datetime, bool, str,
 
 
 def _step_rows(
-    enrollment: Enrollment,
+    ids: tuple[UUID, UUID, UUID],
     definition: JourneyDefinition,
     anchors: dict[str, datetime],
     tz: ZoneInfo,
     start: datetime | None,
     end: datetime,
-) -> list[StepRow]:
-    """Plain tuples for the steps due in [start, end): materialisation writes many rows,
-    and building table objects per step costs more than the database insert itself."""
+) -> tuple[list[StepRow], datetime | None]:
+    """Plain tuples for the steps due in [start, end) of (organisation, enrollment,
+    customer), and the due time of the first step at or after ``end`` (None: no more).
+    Tuples, not table objects: building objects per step costs more than the insert."""
+    organization, enrollment_id, customer = ids
     created = datetime.now(UTC)
     rows: list[StepRow] = []
-    for occ in occurrences(definition, anchors, tz, start=start, end=end):
+    for occ in occurrences(definition, anchors, tz, start=start):
+        if occ.due_at >= end:
+            return rows, occ.due_at
         b = definition.behaviour(occ.behaviour)
         assert b is not None
         rows.append(
             (
                 uuid4(),
-                enrollment.organization,
-                enrollment.id,
-                enrollment.customer,
+                organization,
+                enrollment_id,
+                customer,
                 occ.behaviour,
                 occ.index,
                 occ.due_at,
@@ -96,7 +101,16 @@ def _step_rows(
                 created,
             )
         )
-    return rows
+    return rows, None
+
+
+def _horizon_after(end: datetime, upcoming: datetime | None, ends_at: datetime | None) -> datetime:
+    """Where the written-up-to mark can go: up to the next step (nothing is due in between,
+    so quiet weeks cost no refills), or past the end when no step is left (which takes the
+    enrollment out of the refill query)."""
+    if upcoming is not None:
+        return max(end, upcoming)
+    return max(end, (ends_at or end) + timedelta(microseconds=1))
 
 
 async def _insert_steps(rows: list[StepRow]) -> None:
@@ -143,8 +157,9 @@ async def enroll(
         backfill=backfill,
         ends_at=last_due(definition, anchors, tz),
     )
-    enrollment.materialised_until = _next_horizon(definition, anchors, tz, end, enrollment.ends_at)
-    rows = _step_rows(enrollment, definition, anchors, tz, None if backfill else now, end)
+    ids = (enrollment.organization, enrollment.id, enrollment.customer)
+    rows, upcoming = _step_rows(ids, definition, anchors, tz, None if backfill else now, end)
+    enrollment.materialised_until = _horizon_after(end, upcoming, enrollment.ends_at)
     async with write_transaction():
         await enrollment.save()
         await _insert_steps(rows)
@@ -154,11 +169,6 @@ async def enroll(
         past_steps_skipped=0 if backfill else past,
         past_steps_backfilled=past if backfill else 0,
     )
-
-
-def enrollment_anchors(enrollment: Enrollment) -> dict[str, datetime]:
-    """The stored anchors as instants."""
-    return {k: datetime.fromisoformat(v) for k, v in json.loads(enrollment.anchors).items()}
 
 
 async def get_enrollment(tenant: Tenant, enrollment_id: UUID) -> Enrollment:
@@ -221,7 +231,16 @@ async def materialise_due(now: datetime | None = None, limit: int = BATCH) -> in
     target = now + horizon()
     # Refill when less than half the horizon is left, so each enrollment is touched rarely.
     due = (
-        await Enrollment.objects()
+        await Enrollment.select(
+            Enrollment.id,
+            Enrollment.organization,
+            Enrollment.customer,
+            Enrollment.journey_version,
+            Enrollment.anchors,
+            Enrollment.timezone,
+            Enrollment.materialised_until,
+            Enrollment.ends_at,
+        )
         .where(
             (Enrollment.status == "active")
             & (Enrollment.materialised_until < now + horizon() / 2)
@@ -235,37 +254,31 @@ async def materialise_due(now: datetime | None = None, limit: int = BATCH) -> in
     )
     if not due:
         return 0
-    definitions = await definitions_by_version({e.journey_version for e in due})
+    definitions = await definitions_by_version({e["journey_version"] for e in due})
     rows: list[StepRow] = []
     moves: list[tuple[UUID, datetime]] = []
     for e in due:
-        definition, anchors, tz = (
-            definitions[e.journey_version],
-            enrollment_anchors(e),
-            ZoneInfo(e.timezone),
+        anchors = {k: datetime.fromisoformat(v) for k, v in json.loads(e["anchors"]).items()}
+        ids = (e["organization"], e["id"], e["customer"])
+        written, upcoming = _step_rows(
+            ids,
+            definitions[e["journey_version"]],
+            anchors,
+            _zone(e["timezone"]),
+            e["materialised_until"],
+            target,
         )
-        rows += _step_rows(e, definition, anchors, tz, e.materialised_until, target)
-        moves.append((e.id, _next_horizon(definition, anchors, tz, target, e.ends_at)))
+        rows += written
+        moves.append((e["id"], _horizon_after(target, upcoming, e["ends_at"])))
     async with write_transaction():
         await _insert_steps(rows)
         await _move_horizons(moves)
     return len(rows)
 
 
-def _next_horizon(
-    definition: JourneyDefinition,
-    anchors: dict[str, datetime],
-    tz: ZoneInfo,
-    target: datetime,
-    ends_at: datetime | None,
-) -> datetime:
-    """Where the written-up-to mark can go: not just ``target`` but up to the next step
-    (nothing is due in between), so quiet weeks of a journey cost no refills; past the
-    end when no step is left, which takes the enrollment out of the refill query."""
-    upcoming = next(occurrences(definition, anchors, tz, start=target), None)
-    if upcoming is not None:
-        return max(target, upcoming.due_at)
-    return max(target, (ends_at or target) + timedelta(microseconds=1))
+@lru_cache(maxsize=1024)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 async def _move_horizons(moves: list[tuple[UUID, datetime]]) -> None:
