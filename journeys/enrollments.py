@@ -10,11 +10,12 @@ or a retry, never create a step twice.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from uuid import UUID, uuid4
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from piccolo.engine.postgres import PostgresEngine
@@ -88,7 +89,7 @@ def _step_rows(
         assert b is not None
         rows.append(
             (
-                uuid4(),
+                _new_id(),
                 organization,
                 enrollment_id,
                 customer,
@@ -102,6 +103,18 @@ def _step_rows(
             )
         )
     return rows, None
+
+
+_id_pool: list[UUID] = []
+
+
+def _new_id() -> UUID:
+    """A random (version 4) UUID; drawn 1,000 at a time, since one ``os.urandom`` call per
+    id was a tenth of a refill's time."""
+    if not _id_pool:
+        raw = os.urandom(16 * 1000)
+        _id_pool.extend(UUID(bytes=raw[i : i + 16], version=4) for i in range(0, len(raw), 16))
+    return _id_pool.pop()
 
 
 def _horizon_after(end: datetime, upcoming: datetime | None, ends_at: datetime | None) -> datetime:

@@ -16,6 +16,7 @@ import heapq
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from journeys.definition import Behaviour, JourneyDefinition, Schedule
@@ -33,6 +34,7 @@ class Occurrence:
     index: int
 
 
+@lru_cache(maxsize=65536)  # many customers share a zone and a time of day: resolve once
 def resolve_local(day: date, at: time, tz: ZoneInfo) -> datetime:
     """The UTC instant of a local wall-clock time (gap: forward by the gap; overlap: first)."""
     # fold=0 makes zoneinfo use the offset from before a transition: for a time in the
