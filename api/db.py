@@ -139,6 +139,14 @@ def ddl_migration(
 PG_CHUNK = 5000
 
 
+def rows_per_statement(columns: int) -> int:
+    """How many rows :func:`insert_rows` writes per statement (more need a transaction
+    around the call to be all-or-nothing; one statement is atomic by itself)."""
+    if isinstance(engine(), PostgresEngine):
+        return PG_CHUNK
+    return max(1, 999 // columns)  # SQLite's classic bound-parameter limit
+
+
 async def insert_rows(
     table: str,
     columns: tuple[str, ...],
@@ -161,16 +169,17 @@ async def insert_rows(
     eng = engine()
     if isinstance(eng, PostgresEngine):
         arrays = ", ".join(f"{{}}::{t}[]" for t in pg_types)
+        size = rows_per_statement(len(columns))
         sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){tail}"
-        for i in range(0, len(rows), PG_CHUNK):
-            chunk = rows[i : i + PG_CHUNK]
+        for i in range(0, len(rows), size):
+            chunk = rows[i : i + size]
             result = await eng.run_querystring(
                 QueryString(sql, *[list(col) for col in zip(*chunk, strict=True)])
             )
             found += [r[returning] for r in result or []] if returning else []
         return found
     per_row = "(" + ", ".join("{}" for _ in columns) + ")"
-    size = max(1, 999 // len(columns))  # SQLite's classic bound-parameter limit
+    size = rows_per_statement(len(columns))
     for i in range(0, len(rows), size):
         chunk = rows[i : i + size]
         sql = f"INSERT INTO {table} ({names}) VALUES {', '.join(per_row for _ in chunk)}{tail}"

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from api.db import insert_rows, write_transaction
+from api.db import insert_rows, rows_per_statement, write_transaction
 from api.domain import FieldError
 from api.tenancy import Tenant
 from journeys.definition import Behaviour, JourneyDefinition, from_canonical
@@ -396,8 +396,14 @@ SLIP_PG_TYPES = (
 async def insert_new(rows: list[Slip]) -> set[UUID]:
     """Insert slips, skipping those whose key exists; returns the ids actually inserted."""
     values = [tuple(getattr(row, c) for c in SLIP_COLUMNS) for row in rows]
-    async with write_transaction():
+    if len(values) <= rows_per_statement(len(SLIP_COLUMNS)):
+        # One statement is atomic on its own: no BEGIN/COMMIT round trips for a single slip.
         inserted = await insert_rows("slip", SLIP_COLUMNS, SLIP_PG_TYPES, values, returning="id")
+    else:
+        async with write_transaction():
+            inserted = await insert_rows(
+                "slip", SLIP_COLUMNS, SLIP_PG_TYPES, values, returning="id"
+            )
     # SQLite hands back ids as text; PostgreSQL as UUIDs.
     return {i if isinstance(i, UUID) else UUID(str(i)) for i in inserted}
 
