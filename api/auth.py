@@ -7,7 +7,7 @@ ambient cookie never authenticates an API call.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -65,12 +65,15 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=page_principal, auth="session" if page_principal else None)
 
 
-def requires(role: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+def requires(
+    role: str,
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
     """Guard: the caller's role must be at least ``role`` (staff < manager < admin)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # An async guard: Litestar runs sync guards in a thread pool on every request.
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = connection.scope.get("user")
         if not isinstance(principal, Principal):
             if connection.scope["path"].startswith("/api/"):

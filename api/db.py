@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 from piccolo.engine.base import Engine
@@ -151,7 +152,7 @@ async def insert_rows(
     table: str,
     columns: tuple[str, ...],
     pg_types: tuple[str, ...],
-    rows: list[tuple[Any, ...]],
+    rows: Sequence[tuple[Any, ...]],
     returning: str | None = None,
 ) -> list[Any]:
     """Insert many rows in as few statements as possible, skipping conflicting ones.

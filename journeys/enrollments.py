@@ -129,7 +129,7 @@ def _horizon_after(end: datetime, upcoming: datetime | None, ends_at: datetime |
 async def _insert_steps(rows: list[StepRow]) -> None:
     """Insert steps, skipping any that exist (the unique occurrence index makes this safe
     for retries and concurrent schedulers)."""
-    await insert_rows("step", STEP_COLUMNS, PG_TYPES, list(rows))
+    await insert_rows("step", STEP_COLUMNS, PG_TYPES, rows)
 
 
 async def enroll(
