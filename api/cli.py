@@ -507,7 +507,12 @@ def journeys_preview(
     from api.tenancy import Tenant
     from journeys import services
 
-    given = dict(a.split("=", 1) for a in anchors if "=" in a)
+    malformed = [a for a in anchors if "=" not in a]
+    if malformed:
+        fail(
+            f"--anchor {malformed[0]!r}: write NAME=ISO8601, e.g. appointment=2026-12-01T09:30Z", 2
+        )
+    given = dict(a.split("=", 1) for a in anchors)
     if start:
         given["start"] = start
 

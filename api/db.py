@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import weakref
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from piccolo.engine.base import Engine
 from piccolo.engine.finder import engine_finder
@@ -187,3 +189,15 @@ async def insert_rows(
         result = await eng.run_querystring(QueryString(sql, *[v for row in chunk for v in row]))
         found += [r[returning] for r in result or []] if returning else []
     return found
+
+
+_id_pool: list[UUID] = []
+
+
+def new_id() -> UUID:
+    """A random (version 4) UUID for rows written in bulk; drawn 1,000 at a time, since one
+    ``os.urandom`` call per id was a tenth of a bulk write's time."""
+    if not _id_pool:
+        raw = os.urandom(16 * 1000)
+        _id_pool.extend(UUID(bytes=raw[i : i + 16], version=4) for i in range(0, len(raw), 16))
+    return _id_pool.pop()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
 
 import dramatiq
 from dramatiq.asyncio import EventLoopThread, get_event_loop_thread, set_event_loop_thread
@@ -109,15 +108,6 @@ def attach_loop(broker: dramatiq.Broker, loop: asyncio.AbstractEventLoop) -> Non
             middleware.loop = loop
             return
     raise RuntimeError("this broker is not in-process; its workers run their own loop")
-
-
-def check_broker(broker: dramatiq.Broker) -> None:
-    """Raise if the broker cannot be reached (blocking; call from a thread)."""
-    client: Any = getattr(broker, "client", None)
-    if client is not None and hasattr(client, "ping"):
-        client.ping()
-    elif hasattr(broker, "connection"):
-        broker.connection  # noqa: B018 - opening the connection is the check
 
 
 broker = build_broker(get_settings().broker)

@@ -10,7 +10,6 @@ or a retry, never create a step twice.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 from piccolo.engine.postgres import PostgresEngine
 
-from api.db import engine, insert_rows, write_transaction
+from api.db import engine, insert_rows, new_id, write_transaction
 from api.domain import FieldError
 from api.tenancy import Tenant
-from journeys.definition import JourneyDefinition, from_canonical
+from journeys.definition import JourneyDefinition
 from journeys.errors import (
     CustomerNotFound,
     EnrollmentInvalid,
@@ -32,9 +31,14 @@ from journeys.errors import (
     StepNotFound,
 )
 from journeys.schedule import grace_until, last_due, occurrences
-from journeys.services import current_definition, parse_anchors, parse_timezone
+from journeys.services import (
+    current_definition,
+    definitions_by_version,
+    parse_anchors,
+    parse_timezone,
+)
 from journeys.slips import record_missed_steps
-from journeys.tables import Customer, Enrollment, JourneyVersion, Step
+from journeys.tables import Customer, Enrollment, Step
 from settings import get_settings
 
 _random = secrets.SystemRandom()
@@ -89,7 +93,7 @@ def _step_rows(
         assert b is not None
         rows.append(
             (
-                _new_id(),
+                new_id(),
                 organization,
                 enrollment_id,
                 customer,
@@ -103,18 +107,6 @@ def _step_rows(
             )
         )
     return rows, None
-
-
-_id_pool: list[UUID] = []
-
-
-def _new_id() -> UUID:
-    """A random (version 4) UUID; drawn 1,000 at a time, since one ``os.urandom`` call per
-    id was a tenth of a refill's time."""
-    if not _id_pool:
-        raw = os.urandom(16 * 1000)
-        _id_pool.extend(UUID(bytes=raw[i : i + 16], version=4) for i in range(0, len(raw), 16))
-    return _id_pool.pop()
 
 
 def _horizon_after(end: datetime, upcoming: datetime | None, ends_at: datetime | None) -> datetime:
@@ -311,22 +303,6 @@ async def _move_horizons(moves: list[tuple[UUID, datetime]]) -> None:
         await Enrollment.update({Enrollment.materialised_until: until}).where(
             (Enrollment.id == enrollment_id) & (Enrollment.materialised_until < until)
         )
-
-
-_definition_cache: dict[UUID, JourneyDefinition] = {}
-
-
-async def definitions_by_version(version_ids: set[UUID]) -> dict[UUID, JourneyDefinition]:
-    """Decoded definitions by version id; versions never change, so each is read once."""
-    missing = [v for v in version_ids if v not in _definition_cache]
-    if missing:
-        if len(_definition_cache) > 1024:
-            _definition_cache.clear()
-        for row in await JourneyVersion.select(JourneyVersion.id, JourneyVersion.definition).where(
-            JourneyVersion.id.is_in(missing)
-        ):
-            _definition_cache[row["id"]] = from_canonical(row["definition"])
-    return {v: _definition_cache[v] for v in version_ids}
 
 
 async def mark_missed(now: datetime | None = None, limit: int = 5000) -> list[UUID]:

@@ -85,6 +85,30 @@ async def load_journey(
     return Loaded(journey, version, True, validation)
 
 
+_decoded: dict[UUID, JourneyDefinition] = {}
+
+
+def decoded(version_id: UUID, canonical_json: str) -> JourneyDefinition:
+    """A stored definition, decoded once per process (versions never change)."""
+    hit = _decoded.get(version_id)
+    if hit is None:
+        if len(_decoded) > 1024:
+            _decoded.clear()
+        hit = _decoded[version_id] = from_canonical(canonical_json)
+    return hit
+
+
+async def definitions_by_version(version_ids: set[UUID]) -> dict[UUID, JourneyDefinition]:
+    """Decoded definitions by version id; only versions not yet decoded are read."""
+    missing = [v for v in version_ids if v not in _decoded]
+    if missing:
+        for row in await JourneyVersion.select(JourneyVersion.id, JourneyVersion.definition).where(
+            JourneyVersion.id.is_in(missing)
+        ):
+            decoded(row["id"], row["definition"])
+    return {v: _decoded[v] for v in version_ids}
+
+
 async def get_journey(tenant: Tenant, key: str) -> Journey:
     """A journey by key."""
     journey = await tenant.objects(Journey).where(Journey.key == key).first()
@@ -122,7 +146,7 @@ async def current_definition(
     )
     if version is None:  # pragma: no cover - a journey always has its current version
         raise JourneyNotFound(f"journey {key!r} has no version")
-    return journey, version, from_canonical(version.definition)
+    return journey, version, decoded(version.id, version.definition)
 
 
 def parse_timezone(name: str, field: str = "timezone") -> ZoneInfo:

@@ -14,13 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from api.db import insert_rows, rows_per_statement, write_transaction
+from api.db import insert_rows, new_id, rows_per_statement, write_transaction
 from api.domain import FieldError
 from api.tenancy import Tenant
-from journeys.definition import Behaviour, JourneyDefinition, from_canonical
+from journeys.definition import Behaviour, JourneyDefinition
 from journeys.errors import CustomerNotFound, SlipInvalid, SlipLocked, SlipNotFound
+from journeys.services import decoded
 from journeys.tables import Customer, Enrollment, Journey, JourneyVersion, Slip, Step
 from settings import get_settings
 
@@ -35,11 +36,6 @@ ROOT_CAUSES = (
 )
 DEFICITS = ("role_clarity", "ability", "motivation", "forgetfulness", "financial", "other")
 CATALOG_TTL = 5.0  # seconds a journey's current version is cached for validation
-INSERT_CHUNK = 500
-
-
-def _new_id() -> UUID:
-    return uuid4()
 
 
 class SlipRow(NamedTuple):
@@ -145,7 +141,7 @@ async def current_journeys(tenant: Tenant, keys: Iterable[str]) -> dict[str, _Cu
             & (JourneyVersion.version == JourneyVersion.journey.current_version)
         )
         for row in rows:
-            entry = _Current(row["journey"], row["id"], from_canonical(row["definition"]), now)
+            entry = _Current(row["journey"], row["id"], decoded(row["id"], row["definition"]), now)
             _catalog[(tenant.org_id, row["journey_key"])] = entry
             out[row["journey_key"]] = entry
     return out
@@ -308,7 +304,7 @@ def _build(
         return None, errors
     return (
         SlipRow(
-            id=_new_id(),
+            id=new_id(),
             organization=tenant.org_id,
             journey=current.journey_id,
             journey_version=current.version_id,
@@ -593,17 +589,16 @@ async def record_missed_steps(step_ids: list[UUID]) -> int:
         Step.enrollment.journey_version.as_alias("version"),
         Step.enrollment.journey_version.definition.as_alias("definition"),  # type: ignore[union-attr]
     ).where(Step.id.is_in(step_ids))
-    definitions: dict[UUID, JourneyDefinition] = {}
     slips = []
     now = datetime.now(UTC)
     for row in rows:
-        definition = definitions.setdefault(row["version"], from_canonical(row["definition"]))
+        definition = decoded(row["version"], row["definition"])
         behaviour = definition.behaviour(row["behaviour"])
         if behaviour is None:  # pragma: no cover - steps come from their own definition
             continue
         slips.append(
             SlipRow(
-                id=_new_id(),
+                id=new_id(),
                 organization=row["organization"],
                 journey=row["journey"],
                 journey_version=row["version"],
