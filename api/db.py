@@ -7,6 +7,7 @@ import os
 import sqlite3
 import weakref
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -55,6 +56,32 @@ class LoopPoolPostgresEngine(PostgresEngine):
         else:
             self._pools[loop] = value
 
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        """Run native SQL (``$1`` placeholders) on the current transaction's connection, else
+        the loop's pool, else a new connection. Skips Piccolo's query compilation, which cost
+        more than the database on the single-row hot paths."""
+        transaction = self.current_transaction.get()
+        if transaction is not None:
+            return list(await transaction.connection.fetch(sql, *args))
+        pool = self.pool
+        if pool is not None:
+            return list(await pool.fetch(sql, *args))
+        connection = await self.get_new_connection()
+        try:
+            return list(await connection.fetch(sql, *args))
+        finally:
+            await connection.close()
+
+
+async def _keep_session(connection: Any) -> None:
+    """Pool release hook: do nothing beyond asyncpg's own rollback of an open transaction.
+
+    asyncpg's default resets every released connection with one more round trip (RESET ALL,
+    UNLISTEN *, advisory unlocks, CLOSE ALL). Slipguard never changes session settings,
+    listens, takes advisory locks or keeps cursors, so that round trip bought nothing and
+    cost about a tenth of a single-slip request.
+    """
+
 
 def make_engine(db: DatabaseSettings) -> Engine[Any]:
     """Build the Piccolo engine for the configured database (no connections opened yet)."""
@@ -66,12 +93,17 @@ def make_engine(db: DatabaseSettings) -> Engine[Any]:
     return SQLiteEngine(path=str(path), timeout=30, check_same_thread=False)
 
 
+_engine: list[Engine[Any]] = []
+
+
 def engine() -> Engine[Any]:
-    """The engine Piccolo's tables use."""
-    found = engine_finder()
-    if found is None:  # pragma: no cover - piccolo_conf always defines DB
-        raise RuntimeError("piccolo_conf.DB is not configured")
-    return found
+    """The engine Piccolo's tables use (found once: tables bind theirs at import anyway)."""
+    if not _engine:
+        found = engine_finder()
+        if found is None:  # pragma: no cover - piccolo_conf always defines DB
+            raise RuntimeError("piccolo_conf.DB is not configured")
+        _engine.append(found)
+    return _engine[0]
 
 
 def prepare_sqlite(db: DatabaseSettings) -> None:
@@ -87,7 +119,9 @@ async def start_pool(db: DatabaseSettings) -> None:
     """Start a connection pool for the running loop (PostgreSQL only)."""
     eng = engine()
     if isinstance(eng, PostgresEngine) and eng.pool is None:
-        await eng.start_connection_pool(min_size=db.pool_min, max_size=db.pool_max)
+        await eng.start_connection_pool(
+            min_size=db.pool_min, max_size=db.pool_max, reset=_keep_session
+        )
 
 
 async def close_pool() -> None:
@@ -166,21 +200,12 @@ async def insert_rows(
     """
     if not rows:
         return []
+    eng = engine()
+    if isinstance(eng, LoopPoolPostgresEngine):
+        return await _insert_pg(eng, table, columns, pg_types, rows, returning)
     names = ", ".join(columns)
     tail = f" ON CONFLICT DO NOTHING{f' RETURNING {returning}' if returning else ''}"
     found: list[Any] = []
-    eng = engine()
-    if isinstance(eng, PostgresEngine):
-        arrays = ", ".join(f"{{}}::{t}[]" for t in pg_types)
-        size = rows_per_statement(len(columns))
-        sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){tail}"
-        for i in range(0, len(rows), size):
-            chunk = rows[i : i + size]
-            result = await eng.run_querystring(
-                QueryString(sql, *[list(col) for col in zip(*chunk, strict=True)])
-            )
-            found += [r[returning] for r in result or []] if returning else []
-        return found
     per_row = "(" + ", ".join("{}" for _ in columns) + ")"
     size = rows_per_statement(len(columns))
     for i in range(0, len(rows), size):
@@ -188,6 +213,44 @@ async def insert_rows(
         sql = f"INSERT INTO {table} ({names}) VALUES {', '.join(per_row for _ in chunk)}{tail}"
         result = await eng.run_querystring(QueryString(sql, *[v for row in chunk for v in row]))
         found += [r[returning] for r in result or []] if returning else []
+    return found
+
+
+@lru_cache(maxsize=64)
+def _pg_insert_sql(
+    table: str, columns: tuple[str, ...], pg_types: tuple[str, ...] | None, returning: str | None
+) -> str:
+    """The INSERT text for one row (``pg_types`` None: ``VALUES``) or for arrays (``unnest``).
+
+    Built once per shape: the same text is also what asyncpg's prepared-statement cache keys
+    on, so a hot path parses and plans each shape once per connection.
+    """
+    tail = f" ON CONFLICT DO NOTHING{f' RETURNING {returning}' if returning else ''}"
+    names = ", ".join(columns)
+    if pg_types is None:
+        values = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+        return f"INSERT INTO {table} ({names}) VALUES ({values}){tail}"
+    arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate(pg_types, 1))
+    return f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){tail}"
+
+
+async def _insert_pg(
+    eng: LoopPoolPostgresEngine,
+    table: str,
+    columns: tuple[str, ...],
+    pg_types: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    returning: str | None,
+) -> list[Any]:
+    if len(rows) == 1:
+        result = await eng.fetch(_pg_insert_sql(table, columns, None, returning), *rows[0])
+        return [r[0] for r in result] if returning else []
+    sql = _pg_insert_sql(table, columns, pg_types, returning)
+    found: list[Any] = []
+    for i in range(0, len(rows), PG_CHUNK):
+        chunk = rows[i : i + PG_CHUNK]
+        result = await eng.fetch(sql, *[list(col) for col in zip(*chunk, strict=True)])
+        found += [r[0] for r in result] if returning else []
     return found
 
 

@@ -11,7 +11,9 @@ import uuid
 from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import Counter, Gauge, Histogram
 
+from api.problems import status_of
 from settings import ServerSettings
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -74,44 +76,131 @@ def configure_logging(server: ServerSettings) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-class RequestContextMiddleware:
-    """Give each request an id (kept from ``X-Request-ID`` when sane), echo it, log the request."""
+class RequestMetrics:
+    """Prometheus request metrics (``slipguard_requests_total``, ``…_request_duration_seconds``,
+    ``…_requests_in_progress``, ``…_requests_error_total``), labelled by method, route template
+    and status.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Recorded here rather than by a separate middleware because this one already times every
+    request; the labelled children are kept per label set, so a request costs two dict
+    lookups and three increments.
+    """
+
+    def __init__(self, prefix: str = "slipguard", app_name: str = "slipguard") -> None:
+        names = ["method", "path", "status_code", "app_name"]
+        self.app_name = app_name
+        self.count = Counter(f"{prefix}_requests_total", "Total requests", names)
+        self.errors = Counter(f"{prefix}_requests_error_total", "Requests answered 5xx", names)
+        self.duration = Histogram(
+            f"{prefix}_request_duration_seconds", "Request duration, in seconds", names
+        )
+        self.in_progress = Gauge(
+            f"{prefix}_requests_in_progress",
+            "Requests being handled",
+            ["method", "path", "app_name"],
+            multiprocess_mode="livesum",
+        )
+        self._done: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        self._open: dict[tuple[str, str], Any] = {}
+
+    def started(self, method: str, path: str) -> None:
+        gauge = self._open.get((method, path))
+        if gauge is None:
+            gauge = self._open[(method, path)] = self.in_progress.labels(
+                method, path, self.app_name
+            )
+        gauge.inc()
+
+    def finished(self, method: str, path: str, status: int, seconds: float) -> None:
+        self._open[(method, path)].dec()
+        children = self._done.get((method, path, status))
+        if children is None:
+            labels = (method, path, str(status), self.app_name)
+            children = self._done[(method, path, status)] = (
+                self.count.labels(*labels),
+                self.duration.labels(*labels),
+                self.errors.labels(*labels) if status >= 500 else None,
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+        if children[2] is not None:
+            children[2].inc()
+
+
+_metrics: list[RequestMetrics] = []
+
+
+def request_metrics() -> RequestMetrics:
+    """The process's request metrics (registered once: Prometheus refuses a second time)."""
+    if not _metrics:
+        _metrics.append(RequestMetrics())
+    return _metrics[0]
+
+
+class RequestContextMiddleware:
+    """Give each request an id (kept from ``X-Request-ID`` when sane), echo it, log the
+    request, and record its metrics (unless ``metrics`` is off)."""
+
+    def __init__(self, app: ASGIApp, metrics: bool = True) -> None:
         self.app = app
+        self.metrics = request_metrics() if metrics else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        # The route's template (``/api/v1/slips/{slip_id:uuid}``), so ids do not explode
+        # the label space; a path that matched no route never gets here.
+        method = str(scope.get("method", "-"))
+        route = str(scope.get("path_template", scope["path"]))
+        metrics = self.metrics if route != "/metrics" else None
+        if metrics is not None:
+            metrics.started(method, route)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except BaseException as exc:
+            # Raised past us (e.g. by authentication): the app's outer handler answers it.
+            status = status_of(exc)
+            raise
         finally:
-            user = scope.get("user")
-            access_log.info(
-                "%s %s %s",
-                scope.get("method", "-"),
-                scope["path"],
-                status,
-                extra={
-                    "request_id": request_id,
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "org": getattr(user, "org_slug", None),
-                },
-            )
+            elapsed = time.perf_counter() - started
+            if metrics is not None:
+                metrics.finished(method, route, status, elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                self._log(scope, method, status, request_id, elapsed)
+
+    @staticmethod
+    def _log(scope: Scope, method: str, status: int, request_id: str, elapsed: float) -> None:
+        user = scope.get("user")
+        access_log.info(
+            "%s %s %s",
+            method,
+            scope["path"],
+            status,
+            extra={
+                "request_id": request_id,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+                "org": getattr(user, "org_slug", None),
+            },
+        )

@@ -78,9 +78,21 @@ def problem(
     request_id = request.scope.get("state", {}).get("request_id")
     if request_id:
         body["request_id"] = request_id
+        # Errors raised by middleware (authentication) are answered outside the request
+        # middleware that echoes the id, so the problem carries the header itself.
+        headers = {**(headers or {}), "X-Request-ID": request_id}
     if errors:
         body["errors"] = errors
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def status_of(exc: BaseException) -> int:
+    """The status the handlers below answer an exception with."""
+    if isinstance(exc, DomainError):
+        return KIND_STATUS[exc.kind]
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    return HTTP_500_INTERNAL_SERVER_ERROR
 
 
 def _field_errors(extra: Any) -> list[dict[str, Any]]:
@@ -156,4 +168,4 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     Exception: internal_error_handler,
 }
 
-__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "problem"]
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "problem", "status_of"]

@@ -10,6 +10,7 @@ import msgspec
 
 from api.domain import FieldError
 from api.schemas import Input
+from journeys.slips import SlipRow
 from journeys.tables import Slip
 
 MAX_BATCH = 1000
@@ -105,12 +106,14 @@ class SlipOut(msgspec.Struct):
     key: str | None
 
     @classmethod
-    def of(cls, s: Slip) -> SlipOut:
+    def of(cls, s: Slip | SlipRow) -> SlipOut:
+        """From a stored slip, or from a row just inserted (never voided)."""
+        voided_at, reason = (s.voided_at, s.void_reason) if isinstance(s, Slip) else (None, None)
         return cls(
             s.id, s.journey, s.behaviour, s.failure_mode, s.root_cause, s.deficit, s.stage,
             s.severity, s.source, s.customer, s.enrollment, s.step, s.reporter_user,
             s.reporter_key, s.site, s.channel, s.note, s.occurred_at, s.created_at,
-            s.voided_at, s.void_reason, s.idempotency_key,
+            voided_at, reason, s.idempotency_key,
         )  # fmt: skip
 
 

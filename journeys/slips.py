@@ -334,8 +334,9 @@ def _build(
 
 async def record_slip(
     tenant: Tenant, item: SlipInput, reporter: Reporter, source: Source = "staff"
-) -> Slip:
-    """Validate and store one slip (all problems reported at once)."""
+) -> Slip | SlipRow:
+    """Validate and store one slip (all problems reported at once): the new row, or the slip
+    stored first under the same key."""
     now = datetime.now(UTC)
     ctx = await _context(tenant, [item])
     if item.customer_id is not None and item.customer_id not in ctx.customers:
@@ -348,7 +349,7 @@ async def record_slip(
         existing = await tenant.objects(Slip).where(Slip.idempotency_key == item.key).first()
         assert existing is not None
         return existing
-    return Slip(**slip._asdict(), voided_at=None, void_reason=None)
+    return slip
 
 
 async def record_batch(
@@ -644,7 +645,7 @@ def match_failure_mode(behaviour: Behaviour, text: str) -> str | None:
 async def record_customer_report(
     tenant: Tenant, customer_id: UUID, journey: str, behaviour: str, text: str,
     step_id: UUID | None = None, channel: str | None = None, key: str | None = None,
-) -> Slip:  # fmt: skip
+) -> Slip | SlipRow:  # fmt: skip
     """A customer's own account of a slip (SMS reply, self-service page), reason mapped
     to a failure mode when it matches; the free text is always kept as the note."""
     current = (await current_journeys(tenant, [journey])).get(journey)

@@ -142,3 +142,42 @@ async def test_request_id_is_echoed_or_made(client: Any) -> None:
 async def test_unknown_route_and_method_are_problems(client: Any, org: Org) -> None:
     assert_problem(await client.get("/api/v1/nothing-here", headers=org.auth()), 404)
     assert_problem(await client.delete("/api/v1/me", headers=org.auth()), 405)
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    """The value of one Prometheus sample (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_metrics_count_requests_by_route_template_and_status(client: Any, org: Org) -> None:
+    route = "/api/v1/slips/{slip_id}"
+    before = (await client.get("/metrics")).text
+    missing = "/api/v1/slips/00000000-0000-4000-8000-000000000000"
+    for _ in range(4):
+        r = await client.get(missing, headers=org.auth("staff"))
+        assert r.status_code == 404 and len(r.headers.get_list("x-request-id")) == 1
+    text = (await client.get("/metrics")).text
+    # Labelled by the route's template, never by the id in the URL.
+    assert "00000000-0000-4000-8000-000000000000" not in text
+    count = _sample(text, "slipguard_requests_total", path=route, status_code="404")
+    assert count - _sample(before, "slipguard_requests_total", path=route, status_code="404") == 4
+    hist = _sample(text, "slipguard_request_duration_seconds_count", path=route, method="GET")
+    assert hist >= 4
+    assert _sample(text, "slipguard_requests_in_progress", path=route) == 0
+    # The scrape itself is not counted.
+    assert 'path="/metrics"' not in text
+    # A 401 raised by authentication (outside the route) is counted as 401, not 500, and
+    # still carries the request id.
+    before = text
+    r = await client.get(missing, headers={"X-Request-ID": "trace-401"})
+    assert r.status_code == 401 and r.headers["x-request-id"] == "trace-401"
+    text = (await client.get("/metrics")).text
+    for status, added in (("401", 1), ("500", 0)):
+        now = _sample(text, "slipguard_requests_total", path=route, status_code=status)
+        assert (
+            now - _sample(before, "slipguard_requests_total", path=route, status_code=status)
+            == added
+        )
