@@ -254,6 +254,23 @@ async def _insert_pg(
     return found
 
 
+@lru_cache(maxsize=256)
+def _native(sql: str) -> str:
+    """Piccolo's ``{}`` placeholders as PostgreSQL's ``$1, $2, …``."""
+    parts = sql.split("{}")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
+async def run_sql(sql: str, *args: Any) -> list[Any]:
+    """Run one SQL statement written with ``{}`` placeholders on either database; rows can
+    be read by column name. For hot paths where building a Piccolo query costs more than
+    the statement (PostgreSQL gets it straight through the driver, prepared once)."""
+    eng = engine()
+    if isinstance(eng, LoopPoolPostgresEngine):
+        return await eng.fetch(_native(sql), *args)
+    return list(await eng.run_querystring(QueryString(sql, *args)) or [])
+
+
 _id_pool: list[UUID] = []
 
 

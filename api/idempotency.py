@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from api.db import write_transaction
+from api.db import new_id, run_sql, write_transaction
 from api.domain import Conflict, FieldError, Invalid
 from api.tables import IdempotencyRecord
 from api.tenancy import Tenant
@@ -55,37 +55,49 @@ def check_key(key: str) -> str:
     return key
 
 
+_CLAIM = (
+    "INSERT INTO idempotency_record "
+    "(id, organization, key, fingerprint, status_code, response, created_at) "
+    "VALUES ({}, {}, {}, {}, 0, '', {}) ON CONFLICT DO NOTHING RETURNING id"
+)
+_FIND = (
+    "SELECT fingerprint, status_code, response FROM idempotency_record "
+    "WHERE organization = {} AND key = {}"
+)
+_SAVE = "UPDATE idempotency_record SET status_code = {}, response = {} WHERE id = {}"
+
+
 async def run_once(
     tenant: Tenant,
     key: str,
     request_fingerprint: str,
     work: Callable[[], Awaitable[tuple[int, bytes]]],
 ) -> Outcome:
-    """Run ``work`` at most once per (organisation, key)."""
+    """Run ``work`` at most once per (organisation, key).
+
+    Plain statements rather than Piccolo queries: this wraps every keyed request (the staff
+    page sends a key with each entry), and building the three queries cost more than
+    running them.
+    """
     key = check_key(key)
     async with write_transaction():
-        claimed = (
-            await IdempotencyRecord.insert(
-                tenant.new(IdempotencyRecord, key=key, fingerprint=request_fingerprint)
-            )
-            .on_conflict(action="DO NOTHING")
-            .returning(IdempotencyRecord.id)
+        claimed = await run_sql(
+            _CLAIM, new_id(), tenant.org_id, key, request_fingerprint, datetime.now(UTC)
         )
         if not claimed:
-            record = (
-                await tenant.objects(IdempotencyRecord).where(IdempotencyRecord.key == key).first()
-            )
-            assert record is not None  # the conflict means it exists and has committed
-            if record.fingerprint != request_fingerprint:
+            # The unique (organisation, key) index made us wait for the first request to
+            # commit, so its response is there to replay.
+            found = await run_sql(_FIND, tenant.org_id, key)
+            assert found, "a conflicting idempotency record must exist"
+            record = found[0]
+            if record["fingerprint"] != request_fingerprint:
                 raise IdempotencyMismatch(
                     "this Idempotency-Key was already used with a different request; "
                     "use a new key for a new request"
                 )
-            return Outcome(record.status_code, record.response.encode(), True)
+            return Outcome(record["status_code"], record["response"].encode(), True)
         status, body = await work()
-        await IdempotencyRecord.update(
-            {IdempotencyRecord.status_code: status, IdempotencyRecord.response: body.decode()}
-        ).where(IdempotencyRecord.id == claimed[0]["id"])
+        await run_sql(_SAVE, status, body.decode(), claimed[0]["id"])
     return Outcome(status, body, False)
 
 
