@@ -254,6 +254,33 @@ async def _insert_pg(
     return found
 
 
+async def copy_rows(
+    table: str, columns: tuple[str, ...], pg_types: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """Write rows that cannot conflict: PostgreSQL COPY (on the current transaction's
+    connection when there is one); SQLite, which has no COPY, gets :func:`insert_rows`.
+
+    A conflicting row makes COPY fail as a whole (``asyncpg.UniqueViolationError``), so
+    callers use this only where their own locking rules conflicts out.
+    """
+    if not rows:
+        return
+    eng = engine()
+    if not isinstance(eng, LoopPoolPostgresEngine):
+        await insert_rows(table, columns, pg_types, rows)
+        return
+    transaction = eng.current_transaction.get()
+    if transaction is not None:
+        await transaction.connection.copy_records_to_table(table, records=rows, columns=columns)
+        return
+    pool = eng.pool
+    if pool is None:
+        await insert_rows(table, columns, pg_types, rows)
+        return
+    async with pool.acquire() as connection:
+        await connection.copy_records_to_table(table, records=rows, columns=columns)
+
+
 @lru_cache(maxsize=256)
 def _native(sql: str) -> str:
     """Piccolo's ``{}`` placeholders as PostgreSQL's ``$1, $2, …``."""

@@ -1,28 +1,34 @@
 """Enrollments and steps: pin a version, materialise steps on a rolling horizon, detect misses.
 
-Steps are written only up to ``now + horizon`` (48 h by default), so enrolling costs the
-same for a 7-day and an 84-day journey; the scheduler's :func:`materialise_due` job moves
-each enrollment's horizon forward. Materialisation is idempotent: a unique index on
-(enrollment, behaviour, occurrence) and ``ON CONFLICT DO NOTHING`` mean two schedulers,
-or a retry, never create a step twice.
+Enrolling writes steps only up to ``now + horizon`` (48 h by default), so it costs the same
+for a 7-day and an 84-day journey. The scheduler's :func:`materialise_due` job keeps every
+step due within the horizon written: an enrollment with less than a horizon left gets the
+steps up to two horizons ahead, so it is touched once per horizon, not once per step. Each
+enrollment has a written-up-to mark; claims lock the enrollments they refill, and a unique
+index on (enrollment, behaviour, occurrence) backs this up, so two schedulers or a retry
+never create a step twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from asyncpg import UniqueViolationError
 from piccolo.engine.postgres import PostgresEngine
 
-from api.db import engine, insert_rows, new_id, write_transaction
+from api.db import copy_rows, engine, insert_rows, new_id, run_sql, write_transaction
 from api.domain import FieldError
 from api.tenancy import Tenant
 from journeys.definition import JourneyDefinition
+from journeys.durations import Duration
 from journeys.errors import (
     CustomerNotFound,
     EnrollmentInvalid,
@@ -30,7 +36,7 @@ from journeys.errors import (
     StepClosed,
     StepNotFound,
 )
-from journeys.schedule import grace_until, last_due, occurrences
+from journeys.schedule import grace_of, last_due, occurrences, shift
 from journeys.services import (
     current_definition,
     definitions_by_version,
@@ -43,7 +49,8 @@ from settings import get_settings
 
 _random = secrets.SystemRandom()
 OPEN = "pending"
-BATCH = 500
+BATCH = 2000
+PARALLEL_BATCHES = 2
 
 
 def horizon() -> timedelta:
@@ -72,6 +79,22 @@ PG_TYPES = (
 StepRow = tuple[UUID, UUID, UUID, UUID, str, int, datetime, datetime, bool, str, datetime]
 
 
+_facts: dict[int, tuple[JourneyDefinition, dict[str, tuple[Duration, bool]]]] = {}
+
+
+def _step_facts(definition: JourneyDefinition) -> dict[str, tuple[Duration, bool]]:
+    """Per behaviour key: its grace and whether a step expects confirmation (looked up
+    for every step written, so worked out once per definition; definitions are cached
+    and immutable, and the entry keeps its definition alive so the id stays its own)."""
+    hit = _facts.get(id(definition))
+    if hit is None or hit[0] is not definition:
+        if len(_facts) > 1024:
+            _facts.clear()
+        facts = {b.key: (grace_of(b), b.confirm is not None) for b in definition.behaviours}
+        hit = _facts[id(definition)] = (definition, facts)
+    return hit[1]
+
+
 def _step_rows(
     ids: tuple[UUID, UUID, UUID],
     definition: JourneyDefinition,
@@ -85,23 +108,23 @@ def _step_rows(
     Tuples, not table objects: building objects per step costs more than the insert."""
     organization, enrollment_id, customer = ids
     created = datetime.now(UTC)
+    facts = _step_facts(definition)
     rows: list[StepRow] = []
-    for occ in occurrences(definition, anchors, tz, start=start):
-        if occ.due_at >= end:
-            return rows, occ.due_at
-        b = definition.behaviour(occ.behaviour)
-        assert b is not None
+    for due, key, index in occurrences(definition, anchors, tz, start=start):
+        if due >= end:
+            return rows, due
+        grace, confirmable = facts[key]
         rows.append(
             (
                 new_id(),
                 organization,
                 enrollment_id,
                 customer,
-                occ.behaviour,
-                occ.index,
-                occ.due_at,
-                grace_until(b, occ.due_at, tz),
-                b.confirm is not None,
+                key,
+                index,
+                due,
+                shift(due, 1, grace, tz),
+                confirmable,
                 OPEN,
                 created,
             )
@@ -118,10 +141,10 @@ def _horizon_after(end: datetime, upcoming: datetime | None, ends_at: datetime |
     return max(end, (ends_at or end) + timedelta(microseconds=1))
 
 
-async def _insert_steps(rows: list[StepRow]) -> None:
+async def _insert_steps(rows: list[StepRow]) -> int:
     """Insert steps, skipping any that exist (the unique occurrence index makes this safe
-    for retries and concurrent schedulers)."""
-    await insert_rows("step", STEP_COLUMNS, PG_TYPES, rows)
+    for retries and concurrent schedulers); returns how many were new."""
+    return len(await insert_rows("step", STEP_COLUMNS, PG_TYPES, rows, returning="id"))
 
 
 async def enroll(
@@ -230,25 +253,28 @@ async def complete_step(
 # --- scheduler jobs ------------------------------------------------------------------------
 
 
-async def materialise_due(now: datetime | None = None, limit: int = BATCH) -> int:
-    """Move the horizon of enrollments that need it; returns the number of steps written."""
-    now = now or datetime.now(UTC)
-    target = now + horizon()
-    # Refill when less than half the horizon is left, so each enrollment is touched rarely.
-    due = (
-        await Enrollment.select(
-            Enrollment.id,
-            Enrollment.organization,
-            Enrollment.customer,
-            Enrollment.journey_version,
-            Enrollment.anchors,
-            Enrollment.timezone,
-            Enrollment.materialised_until,
-            Enrollment.ends_at,
-        )
+_DUE_COLUMNS = (
+    "id, organization, customer, journey_version, anchors, timezone, materialised_until, ends_at"
+)
+# Claimed row by row: a second scheduler skips what the first holds instead of waiting.
+_DUE_PG = (
+    f"SELECT {_DUE_COLUMNS} FROM enrollment "
+    "WHERE status = 'active' AND materialised_until < $1 "
+    "AND (ends_at IS NULL OR materialised_until <= ends_at) "
+    "ORDER BY materialised_until LIMIT $2 FOR UPDATE SKIP LOCKED"
+)
+
+
+async def _claim_due(before: datetime, limit: int) -> list[Any]:
+    """Active enrollments whose written-up-to mark is before ``before``, oldest mark first,
+    locked until the transaction ends (SQLite: its write lock already excludes others)."""
+    if isinstance(engine(), PostgresEngine):
+        return await run_sql(_DUE_PG.replace("$1", "{}").replace("$2", "{}"), before, limit)
+    return (
+        await Enrollment.select(*(getattr(Enrollment, name) for name in _DUE_COLUMNS.split(", ")))
         .where(
             (Enrollment.status == "active")
-            & (Enrollment.materialised_until < now + horizon() / 2)
+            & (Enrollment.materialised_until < before)
             & (
                 (Enrollment.ends_at.is_null())
                 | (Enrollment.materialised_until <= Enrollment.ends_at)
@@ -257,28 +283,64 @@ async def materialise_due(now: datetime | None = None, limit: int = BATCH) -> in
         .order_by(Enrollment.materialised_until)
         .limit(limit)
     )
-    if not due:
-        return 0
-    definitions = await definitions_by_version({e["journey_version"] for e in due})
-    rows: list[StepRow] = []
-    moves: list[tuple[UUID, datetime]] = []
-    for e in due:
-        anchors = {k: datetime.fromisoformat(v) for k, v in json.loads(e["anchors"]).items()}
-        ids = (e["organization"], e["id"], e["customer"])
-        written, upcoming = _step_rows(
-            ids,
-            definitions[e["journey_version"]],
-            anchors,
-            _zone(e["timezone"]),
-            e["materialised_until"],
-            target,
-        )
-        rows += written
-        moves.append((e["id"], _horizon_after(target, upcoming, e["ends_at"])))
+
+
+async def materialise_due(now: datetime | None = None, limit: int = BATCH) -> int:
+    """Move the horizon of enrollments that need it; returns the number of steps written.
+
+    Claiming, writing and moving the marks happen in one transaction, so a crash writes
+    nothing and a retry starts where the marks are. Because the claimed enrollments are
+    locked and their steps start at their mark, no step can exist yet, and PostgreSQL gets
+    the rows by COPY (the unique index still guards: on a conflict the batch is redone with
+    ``ON CONFLICT DO NOTHING``).
+    """
+    now = now or datetime.now(UTC)
+
+    async def one_batch() -> int:
+        try:
+            return await _materialise(now, limit, exclusive=True)
+        except UniqueViolationError:
+            return await _materialise(now, limit, exclusive=False)
+
+    if not isinstance(engine(), PostgresEngine):
+        return await one_batch()
+    # Two batches at once on PostgreSQL: SKIP LOCKED gives them disjoint enrollments, and
+    # one batch's schedule maths runs while the database writes the other's rows.
+    return sum(await asyncio.gather(*(one_batch() for _ in range(PARALLEL_BATCHES))))
+
+
+async def _materialise(now: datetime, limit: int, exclusive: bool) -> int:
+    # An enrollment is refilled once less than a horizon of steps is left, and then gets a
+    # second horizon's worth: every step due within the horizon exists, and an enrollment
+    # is touched once per horizon rather than once per step.
+    target = now + 2 * horizon()
     async with write_transaction():
-        await _insert_steps(rows)
+        due = await _claim_due(now + horizon(), limit)
+        if not due:
+            return 0
+        definitions = await definitions_by_version({e["journey_version"] for e in due})
+        rows: list[StepRow] = []
+        moves: list[tuple[UUID, datetime]] = []
+        for e in due:
+            anchors = {k: datetime.fromisoformat(v) for k, v in json.loads(e["anchors"]).items()}
+            ids = (e["organization"], e["id"], e["customer"])
+            written, upcoming = _step_rows(
+                ids,
+                definitions[e["journey_version"]],
+                anchors,
+                _zone(e["timezone"]),
+                e["materialised_until"],
+                target,
+            )
+            rows += written
+            moves.append((e["id"], _horizon_after(target, upcoming, e["ends_at"])))
+        if exclusive and isinstance(engine(), PostgresEngine):
+            await copy_rows("step", STEP_COLUMNS, PG_TYPES, rows)
+            stored = len(rows)
+        else:
+            stored = await _insert_steps(rows)
         await _move_horizons(moves)
-    return len(rows)
+    return stored
 
 
 @lru_cache(maxsize=1024)

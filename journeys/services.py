@@ -289,7 +289,7 @@ def preview(
             {
                 "behaviour": occ.behaviour,
                 "title": b.title,
-                "occurrence": occ.index,
+                "occurrence": occ.nth,
                 "due_at": occ.due_at.isoformat(),
                 "due_local": occ.due_at.astimezone(tz).isoformat(),
                 "grace_until": grace_until(b, occ.due_at, tz).isoformat(),

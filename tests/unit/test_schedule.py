@@ -188,7 +188,7 @@ def test_rolling_horizon_equals_whole_schedule(
     due = [o.due_at for o in whole]
     # strictly increasing, indexed 0..n-1, and never before the anchor they run from
     assert all(a < b for a, b in itertools.pairwise(due))
-    assert [o.index for o in whole] == list(range(len(whole)))
+    assert [o.nth for o in whole] == list(range(len(whole)))
     if "once" not in schedule:
         assert not due or due[0] >= start
         assert not due or due[-1] < start + span(schedule) + timedelta(days=2)
