@@ -6,11 +6,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
-from litestar import Request, Response
+from litestar import Request
+from litestar.response.base import ASGIResponse
 
 from api.auth import principal_of
 from api.domain import FieldError, Invalid
 from api.idempotency import fingerprint, run_once
+
+JSON = "application/json"
 
 
 async def idempotent(
@@ -19,7 +22,7 @@ async def idempotent(
     work: Callable[[], Awaitable[Any]],
     *,
     require_key: bool = False,
-) -> Response[bytes]:
+) -> ASGIResponse:
     """Run ``work`` (returning a struct) once per ``Idempotency-Key``; retries replay it."""
     key = request.headers.get("idempotency-key")
     if key is None and require_key:
@@ -31,15 +34,16 @@ async def idempotent(
     async def run() -> tuple[int, bytes]:
         return status, msgspec.json.encode(await work())
 
+    # Finished ASGI responses: the body is already JSON, so Litestar's response conversion
+    # (a fifth of a small request's framework time) has nothing left to do.
     if key is None:
         code, body = await run()
-        return Response(body, status_code=code, media_type="application/json")
-    print_ = fingerprint(request.method, request.url.path, await request.body())
+        return ASGIResponse(body=body, status_code=code, media_type=JSON)
+    print_ = fingerprint(request.method, request.scope["path"], await request.body())
     outcome = await run_once(principal_of(request).tenant, key, print_, run)
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-    return Response(
-        outcome.body,
+    return ASGIResponse(
+        body=outcome.body,
         status_code=outcome.status_code,
-        media_type="application/json",
-        headers=headers,
+        media_type=JSON,
+        headers={"Idempotent-Replayed": "true"} if outcome.replayed else None,
     )

@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python bench/intake_raw.py --dsn URL --port P --table T \\
         --org UUID --journey UUID --version UUID --reporter-key UUID \\
-        --stage S --severity N [--root-cause R] [--deficit D]
+        --stage S --severity N [--root-cause R] [--deficit D] [--keys-table K]
 
 ``bench/intake.py`` starts this server beside the product and drives both with the same wrk
 script. It serves ``POST /api/v1/slips`` with the same JSON body as the product, decodes it
@@ -12,7 +12,11 @@ into a typed struct, and writes a row with the same columns and values the produ
 write (the fixed ones come from the command line) into a scratch copy of the slip table,
 through an asyncpg pool of the product's default size. There is no authentication, no
 journey validation, no transaction block and no middleware: it is the floor that the
-framework, the server and one database round trip cost. ``GET /healthz`` answers 200.
+framework, the server and one database round trip cost. With ``--keys-table``, a request
+that carries ``Idempotency-Key`` runs what the product's idempotency path runs (one
+transaction: claim the key, insert the slip, save the response), the floor for keyed
+intake. Its pool skips asyncpg's reset query on release, as the product's does.
+``GET /healthz`` answers 200.
 
 It runs uvicorn with one worker, uvloop and httptools, like ``slipguard serve``.
 """
@@ -20,6 +24,7 @@ It runs uvicorn with one worker, uvloop and httptools, like ``slipguard serve``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -32,7 +37,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import msgspec
 import uvicorn
-from litestar import Litestar, get, post
+from litestar import Litestar, Request, Response, get, post
 
 POOL_MIN = 1  # the product's defaults (SLIPGUARD_DATABASE_POOL_MIN / _MAX)
 POOL_MAX = 10
@@ -88,25 +93,58 @@ def insert_sql(table: str) -> str:
     return f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({params})"
 
 
-def create_app(dsn: str, table: str, fixed: Fixed) -> Litestar:
-    """The baseline application: a pool opened in the lifespan and two routes."""
+async def _no_reset(connection: asyncpg.Connection) -> None:
+    """Release connections without asyncpg's reset query, as the product's pool does: the
+    floor should not pay a round trip the product does not."""
+
+
+def create_app(dsn: str, table: str, fixed: Fixed, keys_table: str | None = None) -> Litestar:
+    """The baseline application: a pool opened in the lifespan and two routes.
+
+    With ``keys_table``, a request carrying ``Idempotency-Key`` runs the statements the
+    product's idempotency path runs, in one transaction: claim the key, insert the slip,
+    save the response. That is the floor for keyed intake.
+    """
     sql = insert_sql(table)
+    claim = save = ""
+    if keys_table is not None:
+        insert_sql(keys_table)  # validates the name
+        claim = (
+            f"INSERT INTO {keys_table} "
+            "(id, organization, key, fingerprint, status_code, response, created_at) "
+            "VALUES ($1, $2, $3, $4, 0, '', $5) ON CONFLICT DO NOTHING RETURNING id"
+        )
+        save = f"UPDATE {keys_table} SET status_code = $1, response = $2 WHERE id = $3"
     pools: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        pools["db"] = await asyncpg.create_pool(dsn, min_size=POOL_MIN, max_size=POOL_MAX)
+        pools["db"] = await asyncpg.create_pool(
+            dsn, min_size=POOL_MIN, max_size=POOL_MAX, reset=_no_reset
+        )
         try:
             yield
         finally:
             await pools.pop("db").close()
 
     @post("/api/v1/slips", status_code=201)
-    async def create_slip(data: SlipBody) -> dict[str, str]:
-        """Store one slip with a single INSERT."""
+    async def create_slip(data: SlipBody, request: Request[Any, Any, Any]) -> Response[bytes]:
+        """Store one slip with a single INSERT (keyed: inside the idempotency statements)."""
+        key = request.headers.get("idempotency-key") if keys_table else None
+        if key is None:
+            return Response(await insert(pools["db"], data), status_code=201)
+        body = await request.body()
+        async with pools["db"].acquire() as conn, conn.transaction():
+            digest = hashlib.sha256(body).hexdigest()
+            claimed = await conn.fetch(claim, uuid4(), fixed.org, key, digest, datetime.now(UTC))
+            response = await insert(conn, data)
+            await conn.execute(save, 201, response.decode(), claimed[0]["id"])
+        return Response(response, status_code=201)
+
+    async def insert(db: Any, data: SlipBody) -> bytes:
         now = datetime.now(UTC)
         slip_id = uuid4()
-        await pools["db"].execute(
+        await db.execute(
             sql,
             slip_id,
             fixed.org,
@@ -126,7 +164,7 @@ def create_app(dsn: str, table: str, fixed: Fixed) -> Litestar:
             now,
             now,
         )
-        return {"id": str(slip_id)}
+        return msgspec.json.encode({"id": slip_id})
 
     @get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -150,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--severity", type=int, required=True)
     parser.add_argument("--root-cause", default=None)
     parser.add_argument("--deficit", default=None)
+    parser.add_argument(
+        "--keys-table", default=None, help="scratch idempotency table: keyed requests use it"
+    )
     args = parser.parse_args(argv)
     fixed = Fixed(
         org=args.org,
@@ -162,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         deficit=args.deficit,
     )
     uvicorn.run(
-        create_app(args.dsn, args.table, fixed),
+        create_app(args.dsn, args.table, fixed, args.keys_table),
         host="127.0.0.1",
         port=args.port,
         loop="uvloop",

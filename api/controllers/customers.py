@@ -39,7 +39,7 @@ class CustomerController(Controller):
     path = "/api/v1/customers"
     tags = ["customers"]
 
-    @post("/", guards=[requires("staff")])
+    @post("/", opt=requires("staff"))
     async def create_customer(
         self, request: AnyRequest, data: JSONBody[CustomerIn]
     ) -> CustomerDetailOut:
@@ -47,7 +47,7 @@ class CustomerController(Controller):
         customer = await customers.create_customer(principal_of(request).tenant, data)
         return await _detail(request, customer.id)
 
-    @get("/", guards=[requires("staff")])
+    @get("/", opt=requires("staff"))
     async def list_customers(
         self,
         request: AnyRequest,
@@ -61,14 +61,14 @@ class CustomerController(Controller):
         )
         return Page(items=[CustomerOut.of(c) for c in rows], next_cursor=next_cursor)
 
-    @get("/{customer_id:uuid}", guards=[requires("staff")])
+    @get("/{customer_id:uuid}", opt=requires("staff"))
     async def get_customer(
         self, request: AnyRequest, customer_id: FromPath[UUID]
     ) -> CustomerDetailOut:
         """One customer with their current consent per channel and purpose."""
         return await _detail(request, customer_id)
 
-    @patch("/{customer_id:uuid}", guards=[requires("staff")])
+    @patch("/{customer_id:uuid}", opt=requires("staff"))
     async def update_customer(
         self, request: AnyRequest, customer_id: FromPath[UUID], data: JSONBody[CustomerPatch]
     ) -> CustomerDetailOut:
@@ -76,7 +76,7 @@ class CustomerController(Controller):
         await customers.update_customer(principal_of(request).tenant, customer_id, data)
         return await _detail(request, customer_id)
 
-    @post("/{customer_id:uuid}/consents", guards=[requires("staff")])
+    @post("/{customer_id:uuid}/consents", opt=requires("staff"))
     async def add_consent(
         self, request: AnyRequest, customer_id: FromPath[UUID], data: JSONBody[ConsentIn]
     ) -> ConsentOut:
@@ -84,7 +84,7 @@ class CustomerController(Controller):
         record = await customers.add_consent(principal_of(request).tenant, customer_id, data)
         return ConsentOut.of(record)
 
-    @get("/{customer_id:uuid}/consents", guards=[requires("staff")])
+    @get("/{customer_id:uuid}/consents", opt=requires("staff"))
     async def consent_history(
         self, request: AnyRequest, customer_id: FromPath[UUID]
     ) -> Page[ConsentOut]:
@@ -92,14 +92,14 @@ class CustomerController(Controller):
         records = await customers.consent_history(principal_of(request).tenant, customer_id)
         return Page(items=[ConsentOut.of(r) for r in records])
 
-    @get("/{customer_id:uuid}/export", guards=[requires("manager")])
+    @get("/{customer_id:uuid}/export", opt=requires("manager"))
     async def export_customer(
         self, request: AnyRequest, customer_id: FromPath[UUID]
     ) -> dict[str, Any]:
         """Everything held about the customer as JSON (GDPR access and portability)."""
         return await customers.export_customer(principal_of(request).tenant, customer_id)
 
-    @post("/{customer_id:uuid}/erase", guards=[requires("admin")], status_code=200)
+    @post("/{customer_id:uuid}/erase", opt=requires("admin"), status_code=200)
     async def erase_customer(self, request: AnyRequest, customer_id: FromPath[UUID]) -> ErasureOut:
         """Erase personal data and cancel planned steps; consent proof is kept. Idempotent."""
         return ErasureOut.of(

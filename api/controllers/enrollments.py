@@ -35,7 +35,7 @@ class EnrollmentController(Controller):
     path = "/api/v1"
     tags = ["enrollments"]
 
-    @post("/enrollments", guards=[requires("staff")])
+    @post("/enrollments", opt=requires("staff"))
     async def create(self, request: AnyRequest, data: JSONBody[EnrollmentIn]) -> EnrollmentCreated:
         """Enroll a customer on a journey's current version."""
         result = await enrollments.enroll(
@@ -51,7 +51,7 @@ class EnrollmentController(Controller):
             out, result.steps_created, result.past_steps_skipped, result.past_steps_backfilled
         )
 
-    @get("/enrollments", guards=[requires("staff")])
+    @get("/enrollments", opt=requires("staff"))
     async def index(
         self,
         request: AnyRequest,
@@ -67,7 +67,7 @@ class EnrollmentController(Controller):
         )
         return Page(items=await _out(request, items), next_cursor=next_cursor)
 
-    @get("/enrollments/{enrollment_id:uuid}", guards=[requires("staff")])
+    @get("/enrollments/{enrollment_id:uuid}", opt=requires("staff"))
     async def detail(self, request: AnyRequest, enrollment_id: FromPath[UUID]) -> EnrollmentDetail:
         """An enrollment with its materialised steps."""
         tenant = principal_of(request).tenant
@@ -76,7 +76,7 @@ class EnrollmentController(Controller):
         (out,) = await _out(request, [enrollment])
         return EnrollmentDetail(out, [StepOut.of(s) for s in steps])
 
-    @post("/enrollments/{enrollment_id:uuid}/cancel", guards=[requires("staff")], status_code=200)
+    @post("/enrollments/{enrollment_id:uuid}/cancel", opt=requires("staff"), status_code=200)
     async def cancel(self, request: AnyRequest, enrollment_id: FromPath[UUID]) -> EnrollmentOut:
         """Cancel an enrollment and its pending steps."""
         enrollment = await enrollments.cancel_enrollment(
@@ -85,12 +85,12 @@ class EnrollmentController(Controller):
         (out,) = await _out(request, [enrollment])
         return out
 
-    @get("/steps/{step_id:uuid}", guards=[requires("staff")])
+    @get("/steps/{step_id:uuid}", opt=requires("staff"))
     async def step(self, request: AnyRequest, step_id: FromPath[UUID]) -> StepOut:
         """One step."""
         return StepOut.of(await enrollments.get_step(principal_of(request).tenant, step_id))
 
-    @post("/steps/{step_id:uuid}/complete", guards=[requires("staff")], status_code=200)
+    @post("/steps/{step_id:uuid}/complete", opt=requires("staff"), status_code=200)
     async def complete(
         self, request: AnyRequest, step_id: FromPath[UUID], data: JSONBody[CompleteIn]
     ) -> StepOut:

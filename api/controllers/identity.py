@@ -30,7 +30,7 @@ class IdentityController(Controller):
     path = "/api/v1"
     tags = ["identity"]
 
-    @get("/me", guards=[requires("staff")])
+    @get("/me", opt=requires("staff"))
     async def me(self, request: AnyRequest) -> MeOut:
         """The caller: organisation, role and credential."""
         p = principal_of(request)
@@ -44,18 +44,18 @@ class IdentityController(Controller):
             api_key_id=p.api_key_id,
         )
 
-    @get("/organization", guards=[requires("staff")])
+    @get("/organization", opt=requires("staff"))
     async def organization(self, request: AnyRequest) -> OrganizationOut:
         """The caller's organisation."""
         return OrganizationOut.of(await services.organization_by_id(principal_of(request).org_id))
 
-    @get("/api-keys", guards=[requires("admin")])
+    @get("/api-keys", opt=requires("admin"))
     async def list_keys(self, request: AnyRequest) -> Page[ApiKeyOut]:
         """All API keys of the organisation (secrets are never returned)."""
         keys = await services.list_api_keys(principal_of(request).tenant)
         return Page(items=[ApiKeyOut.of(k) for k in keys])
 
-    @post("/api-keys", guards=[requires("admin")])
+    @post("/api-keys", opt=requires("admin"))
     async def create_key(self, request: AnyRequest, data: JSONBody[ApiKeyIn]) -> ApiKeyCreated:
         """Create a key; the response is the only time the secret is shown."""
         p = principal_of(request)
@@ -63,23 +63,23 @@ class IdentityController(Controller):
         out = ApiKeyOut.of(key)
         return ApiKeyCreated(**{f: getattr(out, f) for f in out.__struct_fields__}, key=token)
 
-    @get("/api-keys/{key_id:uuid}", guards=[requires("admin")])
+    @get("/api-keys/{key_id:uuid}", opt=requires("admin"))
     async def get_key(self, request: AnyRequest, key_id: FromPath[UUID]) -> ApiKeyOut:
         """One API key."""
         return ApiKeyOut.of(await services.get_api_key(principal_of(request).tenant, key_id))
 
-    @post("/api-keys/{key_id:uuid}/revoke", guards=[requires("admin")], status_code=200)
+    @post("/api-keys/{key_id:uuid}/revoke", opt=requires("admin"), status_code=200)
     async def revoke_key(self, request: AnyRequest, key_id: FromPath[UUID]) -> ApiKeyOut:
         """Revoke a key at once; requests with it get 401 from now on."""
         return ApiKeyOut.of(await services.revoke_api_key(principal_of(request).tenant, key_id))
 
-    @get("/users", guards=[requires("manager")])
+    @get("/users", opt=requires("manager"))
     async def list_users(self, request: AnyRequest) -> Page[UserOut]:
         """Staff users of the organisation."""
         users = await services.list_users(principal_of(request).tenant)
         return Page(items=[UserOut.of(u) for u in users])
 
-    @post("/users", guards=[requires("admin")])
+    @post("/users", opt=requires("admin"))
     async def create_user(self, request: AnyRequest, data: JSONBody[UserIn]) -> UserOut:
         """Create a staff user who can log in to the pages."""
         user = await services.create_user(
@@ -87,7 +87,7 @@ class IdentityController(Controller):
         )
         return UserOut.of(user)
 
-    @get("/users/{user_id:uuid}", guards=[requires("manager")])
+    @get("/users/{user_id:uuid}", opt=requires("manager"))
     async def get_user(self, request: AnyRequest, user_id: FromPath[UUID]) -> UserOut:
         """One staff user."""
         return UserOut.of(await services.get_user(principal_of(request).tenant, user_id))

@@ -57,7 +57,7 @@ class JourneyController(Controller):
     path = "/api/v1"
     tags = ["journeys"]
 
-    @post("/journeys", guards=[requires("manager")])
+    @post("/journeys", opt=requires("manager"))
     async def load(self, request: AnyRequest) -> Response[JourneyLoaded]:
         """Load a definition: 201 with a new version, or 200 when it is unchanged."""
         p = principal_of(request)
@@ -66,13 +66,13 @@ class JourneyController(Controller):
         body = JourneyLoaded.of(loaded.journey, loaded.version, loaded.created, loaded.validation)
         return Response(body, status_code=201 if loaded.created else 200)
 
-    @get("/journeys", guards=[requires("staff")])
+    @get("/journeys", opt=requires("staff"))
     async def index(self, request: AnyRequest) -> Page[JourneyOut]:
         """All journeys of the organisation."""
         journeys = await services.list_journeys(principal_of(request).tenant)
         return Page(items=[JourneyOut.of(j) for j in journeys])
 
-    @get("/journeys/{journey_key:str}", guards=[requires("staff")])
+    @get("/journeys/{journey_key:str}", opt=requires("staff"))
     async def detail(self, request: AnyRequest, journey_key: FromPath[str]) -> JourneyDetail:
         """The current definition and every version."""
         tenant = principal_of(request).tenant
@@ -85,7 +85,7 @@ class JourneyController(Controller):
             versions=[VersionOut.of(v) for v in history],
         )
 
-    @get("/journeys/{journey_key:str}/preview", guards=[requires("staff")])
+    @get("/journeys/{journey_key:str}/preview", opt=requires("staff"))
     async def preview(
         self,
         request: AnyRequest,
@@ -109,7 +109,7 @@ class JourneyController(Controller):
             "steps": steps,
         }
 
-    @get("/journey-schema", guards=[requires("staff")])
+    @get("/journey-schema", opt=requires("staff"))
     async def schema(self) -> dict[str, Any]:
         """The JSON Schema of journey files, for editors."""
         return json_schema()

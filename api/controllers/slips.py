@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from litestar import Controller, Request, Response, get, patch, post
+from litestar import Controller, Request, get, patch, post
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response.base import ASGIResponse
 
 from api.auth import principal_of, requires
 from api.responses import idempotent
@@ -49,10 +50,10 @@ class SlipController(Controller):
 
     @post(
         "/",
-        guards=[requires("staff")],
+        opt=requires("staff"),
         responses={201: ResponseSpec(SlipOut, description="The slip")},
     )
-    async def create(self, request: AnyRequest, data: JSONBody[SlipIn]) -> Response[bytes]:
+    async def create(self, request: AnyRequest, data: JSONBody[SlipIn]) -> ASGIResponse:
         """Log a slip. Send ``Idempotency-Key`` to make retries safe."""
         p = principal_of(request)
 
@@ -64,11 +65,11 @@ class SlipController(Controller):
 
     @post(
         "/batch",
-        guards=[requires("staff")],
+        opt=requires("staff"),
         request_max_body_size=BATCH_BODY_LIMIT,
         responses={200: ResponseSpec(SlipBatchOut, description="Per-item results")},
     )
-    async def batch(self, request: AnyRequest, data: JSONBody[SlipBatchIn]) -> Response[bytes]:
+    async def batch(self, request: AnyRequest, data: JSONBody[SlipBatchIn]) -> ASGIResponse:
         """Log up to 1,000 slips; valid items are stored even when others fail."""
         p = principal_of(request)
 
@@ -92,7 +93,7 @@ class SlipController(Controller):
 
         return await idempotent(request, 200, work)
 
-    @get("/", guards=[requires("staff")])
+    @get("/", opt=requires("staff"))
     async def index(
         self,
         request: AnyRequest,
@@ -119,12 +120,12 @@ class SlipController(Controller):
         items, next_cursor = await slips.list_slips(principal_of(request).tenant, f, cursor, limit)
         return Page(items=[SlipOut.of(s) for s in items], next_cursor=next_cursor)
 
-    @get("/{slip_id:uuid}", guards=[requires("staff")])
+    @get("/{slip_id:uuid}", opt=requires("staff"))
     async def detail(self, request: AnyRequest, slip_id: FromPath[UUID]) -> SlipOut:
         """One slip."""
         return SlipOut.of(await slips.get_slip(principal_of(request).tenant, slip_id))
 
-    @patch("/{slip_id:uuid}", guards=[requires("staff")])
+    @patch("/{slip_id:uuid}", opt=requires("staff"))
     async def correct(
         self, request: AnyRequest, slip_id: FromPath[UUID], data: JSONBody[SlipPatch]
     ) -> SlipOut:
@@ -135,7 +136,7 @@ class SlipController(Controller):
         )
         return SlipOut.of(slip)
 
-    @post("/{slip_id:uuid}/void", guards=[requires("staff")], status_code=200)
+    @post("/{slip_id:uuid}/void", opt=requires("staff"), status_code=200)
     async def void(
         self, request: AnyRequest, slip_id: FromPath[UUID], data: JSONBody[VoidIn]
     ) -> SlipOut:

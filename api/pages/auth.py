@@ -61,7 +61,7 @@ class AuthPages(Controller):
         request.clear_session()
         return Redirect("/login", status_code=303)
 
-    @get("/", guards=[requires("staff")])
+    @get("/", opt=requires("staff"))
     async def home(self, request: AnyRequest) -> Template:
         """Landing page after login."""
         principal = principal_of(request)

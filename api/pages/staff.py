@@ -12,9 +12,10 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Template
+from litestar.response.base import ASGIResponse
 
 from api.auth import principal_of, requires
 from api.controllers.slips import reporter_of, slip_input
@@ -60,7 +61,7 @@ class StaffPages(Controller):
 
     path = "/staff"
     include_in_schema = False
-    guards = [requires("staff")]
+    opt = requires("staff")
 
     @get("/")
     async def entry(self, request: AnyRequest) -> Template:
@@ -77,7 +78,7 @@ class StaffPages(Controller):
         )
 
     @post("/slips")
-    async def log_slip(self, request: AnyRequest, data: JSONBody[SlipIn]) -> Response[bytes]:
+    async def log_slip(self, request: AnyRequest, data: JSONBody[SlipIn]) -> ASGIResponse:
         """Log one slip as the signed-in user, at most once per ``Idempotency-Key``."""
         p = principal_of(request)
 

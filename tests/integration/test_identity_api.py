@@ -181,3 +181,21 @@ async def test_metrics_count_requests_by_route_template_and_status(client: Any, 
             now - _sample(before, "slipguard_requests_total", path=route, status_code=status)
             == added
         )
+
+
+def test_every_api_route_and_page_declares_the_role_it_needs(app: Any) -> None:
+    """Roles are route options checked by the auth middleware: a route without one would
+    be open to any authenticated caller, so each must say which role it needs."""
+    import re
+
+    from api.auth import PUBLIC_PATHS, ROLE_OPT
+
+    public = re.compile("|".join([*PUBLIC_PATHS, "^/login", "^/logout"]))
+    missing = []
+    for route in app.routes:
+        if public.match(route.path):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            if ROLE_OPT not in handler.opt and handler.http_methods != {"OPTIONS"}:
+                missing.append(f"{sorted(handler.http_methods)} {route.path}")
+    assert not missing, missing
