@@ -7,6 +7,7 @@ import os
 import sqlite3
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -184,6 +185,16 @@ def rows_per_statement(columns: int) -> int:
     return max(1, 999 // columns)  # SQLite's classic bound-parameter limit
 
 
+@dataclass(frozen=True)
+class NewRow:
+    """One row to insert: its table, column names, their PostgreSQL types, and the values."""
+
+    table: str
+    columns: tuple[str, ...]
+    pg_types: tuple[str, ...]
+    values: tuple[Any, ...]
+
+
 async def insert_rows(
     table: str,
     columns: tuple[str, ...],
@@ -282,7 +293,7 @@ async def copy_rows(
 
 
 @lru_cache(maxsize=256)
-def _native(sql: str) -> str:
+def native_sql(sql: str) -> str:
     """Piccolo's ``{}`` placeholders as PostgreSQL's ``$1, $2, …``."""
     parts = sql.split("{}")
     return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
@@ -294,7 +305,7 @@ async def run_sql(sql: str, *args: Any) -> list[Any]:
     the statement (PostgreSQL gets it straight through the driver, prepared once)."""
     eng = engine()
     if isinstance(eng, LoopPoolPostgresEngine):
-        return await eng.fetch(_native(sql), *args)
+        return await eng.fetch(native_sql(sql), *args)
     return list(await eng.run_querystring(QueryString(sql, *args)) or [])
 
 

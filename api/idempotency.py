@@ -15,8 +15,18 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
-from api.db import new_id, run_sql, write_transaction
+from api.db import (
+    LoopPoolPostgresEngine,
+    NewRow,
+    engine,
+    insert_rows,
+    native_sql,
+    new_id,
+    run_sql,
+    write_transaction,
+)
 from api.domain import Conflict, FieldError, Invalid
 from api.tables import IdempotencyRecord
 from api.tenancy import Tenant
@@ -87,18 +97,71 @@ async def run_once(
         if not claimed:
             # The unique (organisation, key) index made us wait for the first request to
             # commit, so its response is there to replay.
-            found = await run_sql(_FIND, tenant.org_id, key)
-            assert found, "a conflicting idempotency record must exist"
-            record = found[0]
-            if record["fingerprint"] != request_fingerprint:
-                raise IdempotencyMismatch(
-                    "this Idempotency-Key was already used with a different request; "
-                    "use a new key for a new request"
-                )
-            return Outcome(record["status_code"], record["response"].encode(), True)
+            replayed = await replay(tenant, key, request_fingerprint)
+            assert replayed is not None, "a conflicting idempotency record must exist"
+            return replayed
         status, body = await work()
         await run_sql(_SAVE, status, body.decode(), claimed[0]["id"])
     return Outcome(status, body, False)
+
+
+async def replay(tenant: Tenant, key: str, request_fingerprint: str) -> Outcome | None:
+    """What the key answered first (None: never used); 409 for a different request."""
+    found = await run_sql(_FIND, tenant.org_id, check_key(key))
+    if not found:
+        return None
+    record = found[0]
+    if record["fingerprint"] != request_fingerprint:
+        raise IdempotencyMismatch(
+            "this Idempotency-Key was already used with a different request; "
+            "use a new key for a new request"
+        )
+    return Outcome(record["status_code"], record["response"].encode(), True)
+
+
+_CLAIM_DONE = (
+    "INSERT INTO idempotency_record "
+    "(id, organization, key, fingerprint, status_code, response, created_at) "
+    "VALUES ({}, {}, {}, {}, {}, {}, {}) ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
+@lru_cache(maxsize=16)
+def _claim_and_insert(table: str, columns: tuple[str, ...], pg_types: tuple[str, ...]) -> str:
+    """One PostgreSQL statement: claim the key; insert the row only if the claim was made."""
+    claim = native_sql(_CLAIM_DONE)
+    values = ", ".join(f"${n}::{t}" for n, t in enumerate(pg_types, 8))
+    return (
+        f"WITH claim AS ({claim}) "
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM claim RETURNING 1"
+    )
+
+
+async def insert_once(
+    tenant: Tenant, key: str, request_fingerprint: str, status: int, body: bytes, row: NewRow
+) -> Outcome:
+    """Store ``row`` and remember ``(status, body)`` under the key, or replay the key's first
+    answer: for creates whose response is known before the write.
+
+    PostgreSQL does it in one statement (the insert depends on the claim), so a keyed create
+    costs the round trip an unkeyed one does; SQLite runs the two in its write transaction.
+    A concurrent request with the same key waits on the unique index and then replays.
+    """
+    key = check_key(key)
+    claim = (new_id(), tenant.org_id, key, request_fingerprint, status, body.decode())
+    eng = engine()
+    if isinstance(eng, LoopPoolPostgresEngine):
+        sql = _claim_and_insert(row.table, row.columns, row.pg_types)
+        if await eng.fetch(sql, *claim, datetime.now(UTC), *row.values):
+            return Outcome(status, body, False)
+    else:
+        async with write_transaction():
+            if await run_sql(_CLAIM_DONE, *claim, datetime.now(UTC)):
+                await insert_rows(row.table, row.columns, row.pg_types, [row.values])
+                return Outcome(status, body, False)
+    replayed = await replay(tenant, key, request_fingerprint)
+    assert replayed is not None, "a conflicting idempotency record must exist"
+    return replayed
 
 
 async def purge(hours: int, now: datetime | None = None) -> int:

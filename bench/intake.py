@@ -19,7 +19,7 @@ One run, all on 127.0.0.1:
    unique ``Idempotency-Key`` per request, and checks that the slips stored match the
    201 responses wrk saw (give or take the requests in flight when wrk stopped);
 4. drives ``bench/intake_raw.py`` (Litestar + one asyncpg INSERT, no auth; with a key, the
-   product's idempotency statements around it) with the same script and reports
+   key claimed in the same statement) with the same script and reports
    product/raw;
 5. posts 1,000-item batches to ``POST /api/v1/slips/batch`` (httpx; one client, then four
    concurrent clients) against asyncpg ``copy_records_to_table`` and ``executemany`` of the
@@ -869,7 +869,7 @@ def http_section(
             ("raw", "raw: Litestar + one asyncpg INSERT, no auth (`bench/intake_raw.py`)", False),
             (
                 "raw-keyed",
-                "raw, unique keys: the product's idempotency statements in one transaction",
+                "raw, unique keys: the product's claim-and-insert statement",
                 True,
             ),
         ):
@@ -887,8 +887,8 @@ def http_section(
         table.lines.append(line)
     table.notes += [
         "ratio = req/s / req/s of the raw baseline doing the same database work: lines without "
-        "keys against raw (one INSERT), keyed lines against raw keyed (BEGIN, claim the key, "
-        "INSERT, save the response, COMMIT). p50/p99: wrk's latency "
+        "keys against raw (one INSERT), keyed lines against raw keyed (one statement that claims "
+        "the key and inserts the slip). p50/p99: wrk's latency "
         "distribution (closed loop). errors: non-2xx responses and socket errors. stored rows: "
         "slips written during the run against the 201 responses wrk counted (wrk may stop "
         f"with up to {load.connections} requests in flight).",

@@ -13,9 +13,9 @@ write (the fixed ones come from the command line) into a scratch copy of the sli
 through an asyncpg pool of the product's default size. There is no authentication, no
 journey validation, no transaction block and no middleware: it is the floor that the
 framework, the server and one database round trip cost. With ``--keys-table``, a request
-that carries ``Idempotency-Key`` runs what the product's idempotency path runs (one
-transaction: claim the key, insert the slip, save the response), the floor for keyed
-intake. Its pool skips asyncpg's reset query on release, as the product's does.
+that carries ``Idempotency-Key`` runs the one statement the product's keyed create runs
+(claim the key with its response; insert the slip only if the claim was made), the floor
+for keyed intake. Its pool skips asyncpg's reset query on release, as the product's does.
 ``GET /healthz`` answers 200.
 
 It runs uvicorn with one worker, uvloop and httptools, like ``slipguard serve``.
@@ -62,6 +62,15 @@ COLUMNS = (
 )
 
 
+PG_TYPES = {
+    **dict.fromkeys(("id", "organization", "journey", "journey_version", "reporter_key"), "uuid"),
+    **dict.fromkeys(("occurred_at", "created_at", "updated_at"), "timestamptz"),
+    **dict.fromkeys(("note",), "text"),
+    **dict.fromkeys(("severity",), "int"),
+}
+PG_TYPES |= {c: "varchar" for c in COLUMNS if c not in PG_TYPES}
+
+
 class SlipBody(msgspec.Struct):
     """The request body: the fields the benchmark sends."""
 
@@ -101,20 +110,21 @@ async def _no_reset(connection: asyncpg.Connection) -> None:
 def create_app(dsn: str, table: str, fixed: Fixed, keys_table: str | None = None) -> Litestar:
     """The baseline application: a pool opened in the lifespan and two routes.
 
-    With ``keys_table``, a request carrying ``Idempotency-Key`` runs the statements the
-    product's idempotency path runs, in one transaction: claim the key, insert the slip,
-    save the response. That is the floor for keyed intake.
+    With ``keys_table``, a request carrying ``Idempotency-Key`` runs the statement the
+    product's keyed create runs: claim the key (with the response) and insert the slip only
+    if the claim was made. That is the floor for keyed intake.
     """
     sql = insert_sql(table)
-    claim = save = ""
+    claim_and_insert = ""
     if keys_table is not None:
         insert_sql(keys_table)  # validates the name
-        claim = (
-            f"INSERT INTO {keys_table} "
+        values = ", ".join(f"${n}::{PG_TYPES[c]}" for n, c in enumerate(COLUMNS, 7))
+        claim_and_insert = (
+            f"WITH claim AS (INSERT INTO {keys_table} "
             "(id, organization, key, fingerprint, status_code, response, created_at) "
-            "VALUES ($1, $2, $3, $4, 0, '', $5) ON CONFLICT DO NOTHING RETURNING id"
+            "VALUES ($1, $2, $3, $4, 201, $5, $6) ON CONFLICT DO NOTHING RETURNING id) "
+            f"INSERT INTO {table} ({', '.join(COLUMNS)}) SELECT {values} FROM claim"
         )
-        save = f"UPDATE {keys_table} SET status_code = $1, response = $2 WHERE id = $3"
     pools: dict[str, Any] = {}
 
     @asynccontextmanager
@@ -129,41 +139,33 @@ def create_app(dsn: str, table: str, fixed: Fixed, keys_table: str | None = None
 
     @post("/api/v1/slips", status_code=201)
     async def create_slip(data: SlipBody, request: Request[Any, Any, Any]) -> Response[bytes]:
-        """Store one slip with a single INSERT (keyed: inside the idempotency statements)."""
+        """Store one slip with a single INSERT (keyed: together with the key's claim)."""
         key = request.headers.get("idempotency-key") if keys_table else None
         if key is None:
             return Response(await insert(pools["db"], data), status_code=201)
-        body = await request.body()
-        async with pools["db"].acquire() as conn, conn.transaction():
-            digest = hashlib.sha256(body).hexdigest()
-            claimed = await conn.fetch(claim, uuid4(), fixed.org, key, digest, datetime.now(UTC))
-            response = await insert(conn, data)
-            await conn.execute(save, 201, response.decode(), claimed[0]["id"])
+        digest = hashlib.sha256(await request.body()).hexdigest()
+        now = datetime.now(UTC)
+        slip_id = uuid4()
+        response = msgspec.json.encode({"id": slip_id})
+        await pools["db"].execute(
+            claim_and_insert,
+            uuid4(), fixed.org, key, digest, response.decode(), now,
+            *values_of(slip_id, data, now),
+        )  # fmt: skip
         return Response(response, status_code=201)
+
+    def values_of(slip_id: UUID, data: SlipBody, now: datetime) -> tuple[Any, ...]:
+        """The row's values in COLUMNS order."""
+        return (
+            slip_id, fixed.org, fixed.journey, fixed.version, data.behaviour, data.failure_mode,
+            fixed.root_cause, fixed.deficit, fixed.stage, fixed.severity, "staff",
+            fixed.reporter_key, data.site, "", now, now, now,
+        )  # fmt: skip
 
     async def insert(db: Any, data: SlipBody) -> bytes:
         now = datetime.now(UTC)
         slip_id = uuid4()
-        await db.execute(
-            sql,
-            slip_id,
-            fixed.org,
-            fixed.journey,
-            fixed.version,
-            data.behaviour,
-            data.failure_mode,
-            fixed.root_cause,
-            fixed.deficit,
-            fixed.stage,
-            fixed.severity,
-            "staff",
-            fixed.reporter_key,
-            data.site,
-            "",
-            now,
-            now,
-            now,
-        )
+        await db.execute(sql, *values_of(slip_id, data, now))
         return msgspec.json.encode({"id": slip_id})
 
     @get("/healthz")

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
-from api.db import insert_rows, new_id, rows_per_statement, write_transaction
+from api.db import NewRow, insert_rows, new_id, rows_per_statement, write_transaction
 from api.domain import FieldError
 from api.tenancy import Tenant
 from journeys.definition import Behaviour, JourneyDefinition
@@ -332,11 +332,11 @@ def _build(
     )
 
 
-async def record_slip(
+async def prepare_slip(
     tenant: Tenant, item: SlipInput, reporter: Reporter, source: Source = "staff"
-) -> Slip | SlipRow:
-    """Validate and store one slip (all problems reported at once): the new row, or the slip
-    stored first under the same key."""
+) -> SlipRow:
+    """Validate one slip into the row to store, without storing it (every problem is
+    reported at once; another organisation's customer is a 404)."""
     now = datetime.now(UTC)
     ctx = await _context(tenant, [item])
     if item.customer_id is not None and item.customer_id not in ctx.customers:
@@ -344,6 +344,20 @@ async def record_slip(
     slip, errors = _build(tenant, item, ctx, reporter, source, now)
     if slip is None:
         raise SlipInvalid("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+    return slip
+
+
+def as_new_row(slip: SlipRow) -> NewRow:
+    """A prepared slip as a row for the generic writers (e.g. a keyed create)."""
+    return NewRow("slip", SLIP_COLUMNS, SLIP_PG_TYPES, tuple(slip))
+
+
+async def record_slip(
+    tenant: Tenant, item: SlipInput, reporter: Reporter, source: Source = "staff"
+) -> Slip | SlipRow:
+    """Validate and store one slip (all problems reported at once): the new row, or the slip
+    stored first under the same key."""
+    slip = await prepare_slip(tenant, item, reporter, source)
     if slip.id not in await insert_new([slip]):
         # Its key was taken (a resend): the slip stored first is the answer.
         existing = await tenant.objects(Slip).where(Slip.idempotency_key == item.key).first()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -12,7 +13,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response.base import ASGIResponse
 
 from api.auth import principal_of, requires
-from api.responses import idempotent
+from api.db import NewRow
+from api.responses import create_once, idempotent
 from api.schemas import Page
 from api.services import Principal
 from journeys import slips
@@ -42,6 +44,16 @@ def slip_input(data: SlipIn, key: str | None = None) -> slips.SlipInput:
     return slips.SlipInput(**fields, key=key)
 
 
+def preparer(p: Principal, data: SlipIn) -> Callable[[], Awaitable[tuple[SlipOut, NewRow]]]:
+    """For :func:`create_once`: validate the posted slip into its response and row."""
+
+    async def prepare() -> tuple[SlipOut, NewRow]:
+        slip = await slips.prepare_slip(p.tenant, slip_input(data), reporter_of(p))
+        return SlipOut.of(slip), slips.as_new_row(slip)
+
+    return prepare
+
+
 class SlipController(Controller):
     """``/api/v1/slips``."""
 
@@ -55,13 +67,7 @@ class SlipController(Controller):
     )
     async def create(self, request: AnyRequest, data: JSONBody[SlipIn]) -> ASGIResponse:
         """Log a slip. Send ``Idempotency-Key`` to make retries safe."""
-        p = principal_of(request)
-
-        async def work() -> SlipOut:
-            slip = await slips.record_slip(p.tenant, slip_input(data), reporter_of(p))
-            return SlipOut.of(slip)
-
-        return await idempotent(request, 201, work)
+        return await create_once(request, 201, preparer(principal_of(request), data))
 
     @post(
         "/batch",

@@ -18,8 +18,8 @@ from litestar.response import Template
 from litestar.response.base import ASGIResponse
 
 from api.auth import principal_of, requires
-from api.controllers.slips import reporter_of, slip_input
-from api.responses import idempotent
+from api.controllers.slips import preparer, reporter_of
+from api.responses import create_once
 from journeys import customers, slip_stats, slips
 from journeys.slip_schemas import SlipIn, SlipOut
 from journeys.tables import Customer
@@ -80,13 +80,9 @@ class StaffPages(Controller):
     @post("/slips")
     async def log_slip(self, request: AnyRequest, data: JSONBody[SlipIn]) -> ASGIResponse:
         """Log one slip as the signed-in user, at most once per ``Idempotency-Key``."""
-        p = principal_of(request)
-
-        async def work() -> SlipOut:
-            slip = await slips.record_slip(p.tenant, slip_input(data), reporter_of(p))
-            return SlipOut.of(slip)
-
-        return await idempotent(request, 201, work, require_key=True)
+        return await create_once(
+            request, 201, preparer(principal_of(request), data), require_key=True
+        )
 
     @post("/slips/{slip_id:uuid}/undo", status_code=200)
     async def undo(self, request: AnyRequest, slip_id: FromPath[UUID]) -> SlipOut:

@@ -125,6 +125,28 @@ async def test_idempotency_key_replays_and_refuses_a_different_body(client: Any,
     assert fixed.status_code == 422, "errors are not stored: the same key may be retried"
 
 
+async def test_a_failed_key_can_be_reused_and_a_success_replays_after_the_journey_changed(
+    client: Any, meds: Org
+) -> None:
+    h = {**meds.auth("staff"), "Idempotency-Key": f"fix-{uuid.uuid4()}"}
+    bad = await client.post("/api/v1/slips", headers=h, json=slip(behaviour="take-dos"))
+    assert bad.status_code == 422 and await count(meds) == 0
+    good = await client.post("/api/v1/slips", headers=h, json=slip(note="fixed"))
+    assert good.status_code == 201 and "idempotent-replayed" not in good.headers
+    # A new version renames the behaviour: the same body would no longer validate, yet a
+    # retry of the request that succeeded still gets its original answer.
+    source = (LIBRARY / f"{MEDS}.yaml").read_text().replace("take-dose", "take-tablet")
+    await journeys.load_journey(meds.tenant, source)
+    slips._catalog.clear()  # this process's few-second cache of current versions
+    retry = await client.post("/api/v1/slips", headers=h, json=slip(note="fixed"))
+    assert retry.status_code == 201 and retry.headers["idempotent-replayed"] == "true"
+    assert retry.json() == good.json()
+    fresh = {**h, "Idempotency-Key": f"new-{uuid.uuid4()}"}
+    now_invalid = await client.post("/api/v1/slips", headers=fresh, json=slip(note="fixed"))
+    assert now_invalid.status_code == 422 and "take-tablet" in now_invalid.text
+    assert await count(meds) == 1
+
+
 async def test_concurrent_requests_with_one_key_store_one_slip(client: Any, meds: Org) -> None:
     h = {**meds.auth("staff"), "Idempotency-Key": f"race-{uuid.uuid4()}"}
     responses = await asyncio.gather(
