@@ -18,18 +18,23 @@ from api.errors import InvalidCredentials
 from api.services import ROLES, Principal, authenticate_api_key, principal_for_user
 
 SESSION_USER = "uid"
+# Anchored: the auth middleware skips these, so a role declared on a route they matched
+# would never be checked (a test keeps every role-declaring route outside them).
 PUBLIC_PATHS = [
-    "^/healthz",
-    "^/readyz",
-    "^/metrics",
-    "^/schema",
+    "^/healthz$",
+    "^/readyz$",
+    "^/metrics$",
+    "^/schema(/|$)",
     "^/static/",
-    "^/favicon.ico",
+    "^/favicon\\.ico$",
 ]
+LOGIN_PATHS = ["^/login$", "^/logout$"]
 
 
 class LoginRequired(NotAuthorizedException):
     """A page needs a logged-in user; answered with a redirect to /login."""
+
+    response_status = 303  # what the client gets (see api.app), for logs and metrics
 
 
 class AuthMiddleware(AbstractAuthenticationMiddleware):
@@ -103,7 +108,7 @@ def requires(role: str) -> dict[str, str]:
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    """The authenticated principal of a guarded route."""
+    """The authenticated principal of a route that declares a role."""
     principal = connection.scope.get("user")
     if not isinstance(principal, Principal):
         raise NotAuthorizedException("missing credentials")

@@ -180,7 +180,7 @@ PG_CHUNK = 5000
 def rows_per_statement(columns: int) -> int:
     """How many rows :func:`insert_rows` writes per statement (more need a transaction
     around the call to be all-or-nothing; one statement is atomic by itself)."""
-    if isinstance(engine(), PostgresEngine):
+    if isinstance(engine(), LoopPoolPostgresEngine):
         return PG_CHUNK
     return max(1, 999 // columns)  # SQLite's classic bound-parameter limit
 
@@ -206,8 +206,9 @@ async def insert_rows(
 
     Building a Piccolo object and query per row costs more than the database's own work
     for bulk writes, so this takes plain tuples: on PostgreSQL one ``INSERT … SELECT FROM
-    unnest(arrays)`` per 5,000 rows, on SQLite multi-row ``VALUES`` within its parameter
-    limit. Returns the ``returning`` column of the rows actually inserted.
+    unnest(arrays)`` per 5,000 rows (a single row: ``VALUES``, the shape a one-slip request
+    prepares once per connection), sent as native SQL; on SQLite multi-row ``VALUES``
+    within its parameter limit. Returns the ``returning`` column of the rows inserted.
     """
     if not rows:
         return []
@@ -272,7 +273,7 @@ async def copy_rows(
     connection when there is one); SQLite, which has no COPY, gets :func:`insert_rows`.
 
     A conflicting row makes COPY fail as a whole (``asyncpg.UniqueViolationError``), so
-    callers use this only where their own locking rules conflicts out.
+    callers use this only where their own locking rules out conflicts.
     """
     if not rows:
         return

@@ -2,11 +2,15 @@
 
 The first request with a key runs and its successful response is stored with a
 fingerprint of the request; a retry with the same key and the same request gets the
-stored response back (``Idempotent-Replayed: true``) without running again; the same key
-with a different request is a 409. The record is inserted in the same transaction as the
-work, behind a unique index, so two concurrent requests with one key run the work once:
-the second waits for the first to commit and then replays it. Failed requests store
-nothing, so they can be retried with the same key.
+stored response back (``Idempotent-Replayed: true``) without its work being done again;
+the same key with a different request is a 409. The record is written atomically with the
+work, behind a unique index, so two concurrent requests with one key do the work once: the
+second waits for the first to commit and then replays it. Failed requests store nothing,
+so they can be retried with the same key.
+
+Two ways in: :func:`run_once` wraps any work in a transaction (claim, work, save the
+response); :func:`insert_once` serves creates whose response is known before the write,
+claiming the key with its response and inserting the row in one statement on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -65,10 +69,11 @@ def check_key(key: str) -> str:
     return key
 
 
+# Claim a key, with the response when it is already known (else 0 and '' until saved).
 _CLAIM = (
     "INSERT INTO idempotency_record "
     "(id, organization, key, fingerprint, status_code, response, created_at) "
-    "VALUES ({}, {}, {}, {}, 0, '', {}) ON CONFLICT DO NOTHING RETURNING id"
+    "VALUES ({}, {}, {}, {}, {}, {}, {}) ON CONFLICT DO NOTHING RETURNING id"
 )
 _FIND = (
     "SELECT fingerprint, status_code, response FROM idempotency_record "
@@ -92,14 +97,12 @@ async def run_once(
     key = check_key(key)
     async with write_transaction():
         claimed = await run_sql(
-            _CLAIM, new_id(), tenant.org_id, key, request_fingerprint, datetime.now(UTC)
+            _CLAIM, new_id(), tenant.org_id, key, request_fingerprint, 0, "", datetime.now(UTC)
         )
         if not claimed:
             # The unique (organisation, key) index made us wait for the first request to
             # commit, so its response is there to replay.
-            replayed = await replay(tenant, key, request_fingerprint)
-            assert replayed is not None, "a conflicting idempotency record must exist"
-            return replayed
+            return await _replay_conflict(tenant, key, request_fingerprint)
         status, body = await work()
         await run_sql(_SAVE, status, body.decode(), claimed[0]["id"])
     return Outcome(status, body, False)
@@ -119,17 +122,10 @@ async def replay(tenant: Tenant, key: str, request_fingerprint: str) -> Outcome 
     return Outcome(record["status_code"], record["response"].encode(), True)
 
 
-_CLAIM_DONE = (
-    "INSERT INTO idempotency_record "
-    "(id, organization, key, fingerprint, status_code, response, created_at) "
-    "VALUES ({}, {}, {}, {}, {}, {}, {}) ON CONFLICT DO NOTHING RETURNING id"
-)
-
-
 @lru_cache(maxsize=16)
 def _claim_and_insert(table: str, columns: tuple[str, ...], pg_types: tuple[str, ...]) -> str:
     """One PostgreSQL statement: claim the key; insert the row only if the claim was made."""
-    claim = native_sql(_CLAIM_DONE)
+    claim = native_sql(_CLAIM)
     values = ", ".join(f"${n}::{t}" for n, t in enumerate(pg_types, 8))
     return (
         f"WITH claim AS ({claim}) "
@@ -156,11 +152,20 @@ async def insert_once(
             return Outcome(status, body, False)
     else:
         async with write_transaction():
-            if await run_sql(_CLAIM_DONE, *claim, datetime.now(UTC)):
+            if await run_sql(_CLAIM, *claim, datetime.now(UTC)):
                 await insert_rows(row.table, row.columns, row.pg_types, [row.values])
                 return Outcome(status, body, False)
+    return await _replay_conflict(tenant, key, request_fingerprint)
+
+
+async def _replay_conflict(tenant: Tenant, key: str, request_fingerprint: str) -> Outcome:
+    """The answer for a claim that met the unique index: the first request's response."""
     replayed = await replay(tenant, key, request_fingerprint)
-    assert replayed is not None, "a conflicting idempotency record must exist"
+    if replayed is None:  # purged between our claim and our look-up: vanishingly rare
+        raise IdempotencyMismatch(
+            "this Idempotency-Key was being forgotten as the request arrived; "
+            "send the request again"
+        )
     return replayed
 
 

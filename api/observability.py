@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -25,6 +26,7 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {
 _TOKEN = re.compile(r"(sg_[0-9a-f]{10}_)[A-Za-z0-9_-]+|(Bearer\s+)\S+", re.IGNORECASE)
 
 access_log = logging.getLogger("slipguard.access")
+CLIENT_CLOSED = 499  # the status nginx logs for a request the client abandoned
 
 
 def _mask(text: str) -> str:
@@ -158,7 +160,7 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
-        # The route's template (``/api/v1/slips/{slip_id:uuid}``), so ids do not explode
+        # The route's template (``/api/v1/slips/{slip_id}``), so ids do not explode
         # the label space; a path that matched no route never gets here.
         method = str(scope.get("method", "-"))
         route = str(scope.get("path_template", scope["path"]))
@@ -166,10 +168,12 @@ class RequestContextMiddleware:
         if metrics is not None:
             metrics.started(method, route)
 
+        responded = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
                 headers = list(message.get("headers", []))
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
                     headers.append((b"x-request-id", request_id.encode()))
@@ -178,9 +182,14 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            if not responded:
+                status = CLIENT_CLOSED  # the client went away; not a server error
+            raise
+        except Exception as exc:
             # Raised past us (e.g. by authentication): the app's outer handler answers it.
-            status = status_of(exc)
+            if not responded:
+                status = status_of(exc)
             raise
         finally:
             elapsed = time.perf_counter() - started

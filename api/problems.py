@@ -87,7 +87,11 @@ def problem(
 
 
 def status_of(exc: BaseException) -> int:
-    """The status the handlers below answer an exception with."""
+    """The status the handlers answer an exception with (``response_status`` when an error's
+    handler answers with something other than its HTTP status, e.g. a login redirect)."""
+    answered = getattr(exc, "response_status", None)
+    if isinstance(answered, int):
+        return answered
     if isinstance(exc, DomainError):
         return KIND_STATUS[exc.kind]
     if isinstance(exc, HTTPException):

@@ -25,12 +25,7 @@ async def idempotent(
     require_key: bool = False,
 ) -> ASGIResponse:
     """Run ``work`` (returning a struct) once per ``Idempotency-Key``; retries replay it."""
-    key = request.headers.get("idempotency-key")
-    if key is None and require_key:
-        raise Invalid(
-            "missing Idempotency-Key header",
-            [FieldError("Idempotency-Key", "send a new random key with every entry")],
-        )
+    key = _key(request, require_key)
 
     async def run() -> tuple[int, bytes]:
         return status, msgspec.json.encode(await work())
@@ -40,7 +35,7 @@ async def idempotent(
     if key is None:
         code, body = await run()
         return ASGIResponse(body=body, status_code=code, media_type=JSON)
-    print_ = fingerprint(request.method, request.scope["path"], await request.body())
+    print_ = await _fingerprint(request)
     return _outcome(await run_once(principal_of(request).tenant, key, print_, run))
 
 
@@ -58,14 +53,9 @@ async def create_once(
     database together. A retry of a request that succeeded replays it even if the request
     would no longer validate (say, the journey changed since).
     """
-    key = request.headers.get("idempotency-key")
-    if key is None and require_key:
-        raise Invalid(
-            "missing Idempotency-Key header",
-            [FieldError("Idempotency-Key", "send a new random key with every entry")],
-        )
+    key = _key(request, require_key)
     tenant = principal_of(request).tenant
-    print_ = fingerprint(request.method, request.scope["path"], await request.body()) if key else ""
+    print_ = await _fingerprint(request) if key is not None else ""
     try:
         out, row = await prepare()
     except DomainError:
@@ -87,3 +77,17 @@ def _outcome(outcome: Outcome) -> ASGIResponse:
         media_type=JSON,
         headers={"Idempotent-Replayed": "true"} if outcome.replayed else None,
     )
+
+
+def _key(request: Request[Any, Any, Any], required: bool) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None and required:
+        raise Invalid(
+            "missing Idempotency-Key header",
+            [FieldError("Idempotency-Key", "send a new random key with every entry")],
+        )
+    return key
+
+
+async def _fingerprint(request: Request[Any, Any, Any]) -> str:
+    return fingerprint(request.method, request.scope["path"], await request.body())

@@ -24,7 +24,14 @@ from zoneinfo import ZoneInfo
 from asyncpg import UniqueViolationError
 from piccolo.engine.postgres import PostgresEngine
 
-from api.db import copy_rows, engine, insert_rows, new_id, run_sql, write_transaction
+from api.db import (
+    LoopPoolPostgresEngine,
+    copy_rows,
+    engine,
+    insert_rows,
+    new_id,
+    write_transaction,
+)
 from api.domain import FieldError
 from api.tenancy import Tenant
 from journeys.definition import JourneyDefinition
@@ -257,19 +264,23 @@ _DUE_COLUMNS = (
     "id, organization, customer, journey_version, anchors, timezone, materialised_until, ends_at"
 )
 # Claimed row by row: a second scheduler skips what the first holds instead of waiting.
+# NO KEY UPDATE (the job changes no key column) still lets slips and steps that reference a
+# claimed enrollment be written meanwhile: their foreign-key checks take KEY SHARE locks,
+# which FOR UPDATE would make wait for the whole batch.
 _DUE_PG = (
     f"SELECT {_DUE_COLUMNS} FROM enrollment "
     "WHERE status = 'active' AND materialised_until < $1 "
     "AND (ends_at IS NULL OR materialised_until <= ends_at) "
-    "ORDER BY materialised_until LIMIT $2 FOR UPDATE SKIP LOCKED"
+    "ORDER BY materialised_until LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED"
 )
 
 
 async def _claim_due(before: datetime, limit: int) -> list[Any]:
     """Active enrollments whose written-up-to mark is before ``before``, oldest mark first,
     locked until the transaction ends (SQLite: its write lock already excludes others)."""
-    if isinstance(engine(), PostgresEngine):
-        return await run_sql(_DUE_PG.replace("$1", "{}").replace("$2", "{}"), before, limit)
+    eng = engine()
+    if isinstance(eng, LoopPoolPostgresEngine):
+        return await eng.fetch(_DUE_PG, before, limit)
     return (
         await Enrollment.select(*(getattr(Enrollment, name) for name in _DUE_COLUMNS.split(", ")))
         .where(
@@ -287,6 +298,7 @@ async def _claim_due(before: datetime, limit: int) -> list[Any]:
 
 async def materialise_due(now: datetime | None = None, limit: int = BATCH) -> int:
     """Move the horizon of enrollments that need it; returns the number of steps written.
+    ``limit`` enrollments per batch (PostgreSQL runs ``PARALLEL_BATCHES`` batches per call).
 
     Claiming, writing and moving the marks happen in one transaction, so a crash writes
     nothing and a retry starts where the marks are. Because the claimed enrollments are
@@ -305,14 +317,17 @@ async def materialise_due(now: datetime | None = None, limit: int = BATCH) -> in
     if not isinstance(engine(), PostgresEngine):
         return await one_batch()
     # Two batches at once on PostgreSQL: SKIP LOCKED gives them disjoint enrollments, and
-    # one batch's schedule maths runs while the database writes the other's rows.
-    return sum(await asyncio.gather(*(one_batch() for _ in range(PARALLEL_BATCHES))))
+    # one batch's schedule maths runs while the database writes the other's rows. A task
+    # group cancels the other batch (rolling it back) if one fails.
+    async with asyncio.TaskGroup() as group:
+        batches = [group.create_task(one_batch()) for _ in range(PARALLEL_BATCHES)]
+    return sum(b.result() for b in batches)
 
 
 async def _materialise(now: datetime, limit: int, exclusive: bool) -> int:
     # An enrollment is refilled once less than a horizon of steps is left, and then gets a
-    # second horizon's worth: every step due within the horizon exists, and an enrollment
-    # is touched once per horizon rather than once per step.
+    # second horizon's worth: after a run that clears what is due, every step due within
+    # the horizon exists, and an enrollment is touched once per horizon, not once per step.
     target = now + 2 * horizon()
     async with write_transaction():
         due = await _claim_due(now + horizon(), limit)

@@ -181,6 +181,12 @@ async def test_metrics_count_requests_by_route_template_and_status(client: Any, 
             now - _sample(before, "slipguard_requests_total", path=route, status_code=status)
             == added
         )
+    # A page without a login is answered with a redirect, and counted as one.
+    page = await client.get("/staff", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    after = (await client.get("/metrics")).text
+    assert _sample(after, "slipguard_requests_total", path="/staff", status_code="303") >= 1
+    assert _sample(after, "slipguard_requests_total", path="/staff", status_code="401") == 0
 
 
 def test_every_api_route_and_page_declares_the_role_it_needs(app: Any) -> None:
@@ -188,14 +194,21 @@ def test_every_api_route_and_page_declares_the_role_it_needs(app: Any) -> None:
     be open to any authenticated caller, so each must say which role it needs."""
     import re
 
-    from api.auth import PUBLIC_PATHS, ROLE_OPT
+    from api.auth import LOGIN_PATHS, PUBLIC_PATHS, ROLE_OPT
 
-    public = re.compile("|".join([*PUBLIC_PATHS, "^/login", "^/logout"]))
-    missing = []
+    # The auth middleware skips these paths, so a role declared under one is never checked.
+    public = re.compile("|".join([*PUBLIC_PATHS, *LOGIN_PATHS]))
+    missing, unchecked = [], []
     for route in app.routes:
-        if public.match(route.path):
-            continue
         for handler in getattr(route, "route_handlers", []):
-            if ROLE_OPT not in handler.opt and handler.http_methods != {"OPTIONS"}:
-                missing.append(f"{sorted(handler.http_methods)} {route.path}")
-    assert not missing, missing
+            name = f"{sorted(handler.http_methods)} {route.path}"
+            if public.match(route.path):
+                if ROLE_OPT in handler.opt:
+                    unchecked.append(name)
+            elif ROLE_OPT not in handler.opt and handler.http_methods != {"OPTIONS"}:
+                missing.append(name)
+    assert not missing, f"routes that declare no role: {missing}"
+    assert not unchecked, f"roles the auth middleware would never check: {unchecked}"
+    # Prefixes of public paths are not public.
+    for path in ("/login-as", "/metrics-x", "/healthzz", "/schemas"):
+        assert not public.match(path), path

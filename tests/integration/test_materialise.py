@@ -4,6 +4,7 @@ step that is already there when a refill comes to write it."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -99,3 +100,29 @@ async def test_a_step_already_written_is_skipped_not_fatal(org: Org, monkeypatch
     ]
     assert occurrences_now == list(range(len(occurrences_now)))
     assert len(occurrences_now) >= last["occurrence"] + 3
+
+
+async def test_a_claimed_enrollment_still_takes_slips(org: Org) -> None:
+    """The job's claim must not make writes that reference the enrollment wait for the
+    batch (PostgreSQL; on SQLite every write queues behind the one writer anyway)."""
+    import pytest
+    from piccolo.engine.postgres import PostgresEngine
+
+    from api.db import engine, write_transaction
+    from journeys import slips
+
+    if not isinstance(engine(), PostgresEngine):
+        pytest.skip("row locks are a PostgreSQL matter")
+    (enrollment,) = await _enrolled(org, 1)
+    later = START + timedelta(days=2)
+    async with write_transaction():
+        claimed = await enrollments._claim_due(later + enrollments.horizon(), 10)
+        assert [row["id"] for row in claimed] == [enrollment.id]
+        # Another connection logs a slip on that enrollment while the claim is held.
+        item = slips.SlipInput("tenancy-check", "check-in", enrollment_id=enrollment.id)
+        # (A fresh context: the task must not inherit this transaction's connection.)
+        outside = asyncio.create_task(
+            slips.record_slip(org.tenant, item, slips.Reporter()), context=contextvars.Context()
+        )
+        slip = await asyncio.wait_for(outside, 5)
+    assert slip.enrollment == enrollment.id
