@@ -8,7 +8,7 @@ import sqlite3
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -94,17 +94,13 @@ def make_engine(db: DatabaseSettings) -> Engine[Any]:
     return SQLiteEngine(path=str(path), timeout=30, check_same_thread=False)
 
 
-_engine: list[Engine[Any]] = []
-
-
+@cache
 def engine() -> Engine[Any]:
     """The engine Piccolo's tables use (found once: tables bind theirs at import anyway)."""
-    if not _engine:
-        found = engine_finder()
-        if found is None:  # pragma: no cover - piccolo_conf always defines DB
-            raise RuntimeError("piccolo_conf.DB is not configured")
-        _engine.append(found)
-    return _engine[0]
+    found = engine_finder()
+    if found is None:  # pragma: no cover - piccolo_conf always defines DB
+        raise RuntimeError("piccolo_conf.DB is not configured")
+    return found
 
 
 def prepare_sqlite(db: DatabaseSettings) -> None:

@@ -86,25 +86,19 @@ PG_TYPES = (
 StepRow = tuple[UUID, UUID, UUID, UUID, str, int, datetime, datetime, bool, str, datetime]
 
 
-_facts: dict[int, tuple[JourneyDefinition, dict[str, tuple[Duration, bool]]]] = {}
+StepFacts = dict[str, tuple[Duration, bool]]
 
 
-def _step_facts(definition: JourneyDefinition) -> dict[str, tuple[Duration, bool]]:
-    """Per behaviour key: its grace and whether a step expects confirmation (looked up
-    for every step written, so worked out once per definition; definitions are cached
-    and immutable, and the entry keeps its definition alive so the id stays its own)."""
-    hit = _facts.get(id(definition))
-    if hit is None or hit[0] is not definition:
-        if len(_facts) > 1024:
-            _facts.clear()
-        facts = {b.key: (grace_of(b), b.confirm is not None) for b in definition.behaviours}
-        hit = _facts[id(definition)] = (definition, facts)
-    return hit[1]
+def step_facts(definition: JourneyDefinition) -> StepFacts:
+    """Per behaviour key: its grace and whether its steps expect confirmation (looked up for
+    every step written, so worked out once per definition by the caller)."""
+    return {b.key: (grace_of(b), b.confirm is not None) for b in definition.behaviours}
 
 
 def _step_rows(
     ids: tuple[UUID, UUID, UUID],
     definition: JourneyDefinition,
+    facts: StepFacts,
     anchors: dict[str, datetime],
     tz: ZoneInfo,
     start: datetime | None,
@@ -115,7 +109,6 @@ def _step_rows(
     Tuples, not table objects: building objects per step costs more than the insert."""
     organization, enrollment_id, customer = ids
     created = datetime.now(UTC)
-    facts = _step_facts(definition)
     rows: list[StepRow] = []
     for due, key, index in occurrences(definition, anchors, tz, start=start):
         if due >= end:
@@ -193,7 +186,8 @@ async def enroll(
         ends_at=last_due(definition, anchors, tz),
     )
     ids = (enrollment.organization, enrollment.id, enrollment.customer)
-    rows, upcoming = _step_rows(ids, definition, anchors, tz, None if backfill else now, end)
+    start = None if backfill else now
+    rows, upcoming = _step_rows(ids, definition, step_facts(definition), anchors, tz, start, end)
     enrollment.materialised_until = _horizon_after(end, upcoming, enrollment.ends_at)
     async with write_transaction():
         await enrollment.save()
@@ -334,6 +328,7 @@ async def _materialise(now: datetime, limit: int, exclusive: bool) -> int:
         if not due:
             return 0
         definitions = await definitions_by_version({e["journey_version"] for e in due})
+        facts = {version: step_facts(d) for version, d in definitions.items()}
         rows: list[StepRow] = []
         moves: list[tuple[UUID, datetime]] = []
         for e in due:
@@ -342,6 +337,7 @@ async def _materialise(now: datetime, limit: int, exclusive: bool) -> int:
             written, upcoming = _step_rows(
                 ids,
                 definitions[e["journey_version"]],
+                facts[e["journey_version"]],
                 anchors,
                 _zone(e["timezone"]),
                 e["materialised_until"],
