@@ -11,10 +11,11 @@ the real migrations. The script then measures, on N customers:
 
 1. ``journeys.enrollments.enroll()`` for the 84-day library journey and a 7-day variant
    (enrollments/s, steps/s and the per-enrollment time ratio 84d/7d);
-2. the scheduler job ``materialise_due()`` run day by day over the whole 84 days;
-3. a raw baseline in the same run: the same step rows written by the database driver
-   directly (PostgreSQL: asyncpg COPY and executemany INSERT; SQLite: sqlite3 executemany)
-   into a scratch table with the same columns, indexes and foreign keys.
+2. the scheduler job ``materialise_due()`` run day by day over the whole 84 days (it
+   writes each step with its planned messages, the nudge outbox rows);
+3. a raw baseline in the same run: the same step and message rows written by the database
+   driver directly (PostgreSQL: asyncpg COPY and executemany INSERT; SQLite: sqlite3
+   executemany) into scratch tables with the same columns, indexes and foreign keys.
 
 Settings are read once per process and Piccolo binds its engine at import time, so each
 database runs in its own child process (``--db both`` runs them one after the other).
@@ -88,6 +89,11 @@ STEP_COLUMNS = (
     "completed_via",
     "created_at",
 )
+NUDGE_COLUMNS = (
+    "id", "organization", "enrollment", "step", "position", "kind", "channel", "template",
+    "unless_confirmed", "due_at", "status", "reason", "attempts", "provider_id",
+    "created_at", "updated_at", "sent_at",
+)  # fmt: skip
 
 # The library journey's dose behaviour, without the taper: daily for 7 days.
 SHORT_JOURNEY = """\
@@ -370,98 +376,118 @@ def _fresh_ids(rows: Iterable[Sequence[Any]], as_text: bool) -> list[tuple[Any, 
     return out
 
 
-async def raw_postgres(url: str, count: int) -> list[Row]:
-    """COPY and executemany INSERT of ``count`` real step rows into copies of the step table."""
+async def raw_postgres(url: str, count: int, messages: int) -> list[Row]:
+    """COPY and executemany INSERT of ``count`` real step rows and ``messages`` real message
+    rows into copies of the step and nudge tables."""
     import asyncpg
 
     conn = await asyncpg.connect(url)
     try:
-        cols = ", ".join(STEP_COLUMNS)
-        source = await conn.fetch(
-            f"SELECT {cols} FROM step ORDER BY enrollment, occurrence LIMIT $1", count
-        )
-        records = _fresh_ids(source, as_text=False)
-        foreign = await conn.fetch(
-            "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint "
-            "WHERE conrelid = 'step'::regclass AND contype = 'f'"
-        )
         rows: list[Row] = []
-        for table in ("bench_raw_copy", "bench_raw_insert"):
-            await conn.execute(f"CREATE TABLE {table} (LIKE step INCLUDING ALL)")
-            for fk in foreign:
-                await conn.execute(f"ALTER TABLE {table} ADD {fk['def']}")
+        data = {}
+        for table, columns, limit, order in (
+            ("step", STEP_COLUMNS, count, "enrollment, occurrence"),
+            ("nudge", NUDGE_COLUMNS, messages, "step, position"),
+        ):
+            cols = ", ".join(columns)
+            source = await conn.fetch(
+                f"SELECT {cols} FROM {table} ORDER BY {order} LIMIT $1", limit
+            )
+            data[table] = _fresh_ids(source, as_text=False)
+            foreign = await conn.fetch(
+                "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint "
+                f"WHERE conrelid = '{table}'::regclass AND contype = 'f'"
+            )
+            for way in ("copy", "insert"):
+                scratch = f"bench_raw_{way}_{table}"
+                await conn.execute(f"CREATE TABLE {scratch} (LIKE {table} INCLUDING ALL)")
+                for fk in foreign:
+                    await conn.execute(f"ALTER TABLE {scratch} ADD {fk['def']}")
         await conn.execute("CHECKPOINT")
+        total = sum(len(v) for v in data.values())
 
-        log(f"  raw COPY of {len(records):,} step rows")
+        log(f"  raw COPY of {len(data['step']):,} steps and {len(data['nudge']):,} messages")
         start = time.perf_counter()
-        await conn.copy_records_to_table(
-            "bench_raw_copy", records=records, columns=list(STEP_COLUMNS)
-        )
-        rows.append(
-            Row(
-                "raw asyncpg copy_records_to_table (COPY)",
-                len(records),
-                time.perf_counter() - start,
-                raw=True,
-            )
-        )
+        async with conn.transaction():
+            for table, columns in (("step", STEP_COLUMNS), ("nudge", NUDGE_COLUMNS)):
+                await conn.copy_records_to_table(
+                    f"bench_raw_copy_{table}", records=data[table], columns=list(columns)
+                )
+        seconds = time.perf_counter() - start
+        rows.append(Row("raw asyncpg COPY: steps + messages", total, seconds, raw=True))
 
-        log(f"  raw executemany INSERT of {len(records):,} step rows")
-        params = ", ".join(f"${i}" for i in range(1, len(STEP_COLUMNS) + 1))
+        log("  raw executemany INSERT of the same rows")
         start = time.perf_counter()
-        await conn.executemany(f"INSERT INTO bench_raw_insert ({cols}) VALUES ({params})", records)
+        async with conn.transaction():
+            for table, columns in (("step", STEP_COLUMNS), ("nudge", NUDGE_COLUMNS)):
+                params = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+                await conn.executemany(
+                    f"INSERT INTO bench_raw_insert_{table} ({', '.join(columns)}) "
+                    f"VALUES ({params})",
+                    data[table],
+                )
+        seconds = time.perf_counter() - start
         rows.append(
-            Row(
-                "raw asyncpg executemany INSERT",
-                len(records),
-                time.perf_counter() - start,
-                raw=True,
-            )
+            Row("raw asyncpg executemany INSERT: steps + messages", total, seconds, raw=True)
         )
         return rows
     finally:
         await conn.close()
 
 
-def _scratch_ddl(sql: str) -> str:
-    """The step table's (or one of its indexes') DDL, for the scratch table."""
+def _scratch_ddl(sql: str, table: str) -> str:
+    """A table's (or one of its indexes') DDL, for its scratch copy."""
 
     def rename(m: re.Match[str]) -> str:
         index = f"bench_raw_{m[2]} ON " if m[2] else ""
-        return f"CREATE {m[1]} {index}bench_raw_insert"
+        return f"CREATE {m[1]} {index}bench_raw_{table}"
 
-    return re.sub(r'^CREATE (TABLE|UNIQUE INDEX|INDEX) (?:"?(\w+)"? ON )?"?step"?', rename, sql)
+    pattern = rf'^CREATE (TABLE|UNIQUE INDEX|INDEX) (?:"?(\w+)"? ON )?"?{table}"?'
+    return re.sub(pattern, rename, sql)
 
 
-def raw_sqlite(path: Path, count: int) -> list[Row]:
-    """sqlite3 executemany of ``count`` real step rows into a copy of the step table."""
+def raw_sqlite(path: Path, count: int, messages: int) -> list[Row]:
+    """sqlite3 executemany of ``count`` real step rows and ``messages`` real message rows
+    into copies of the step and nudge tables."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA foreign_keys = 1")
-        cols = ", ".join(STEP_COLUMNS)
-        source = conn.execute(
-            f"SELECT {cols} FROM step ORDER BY enrollment, occurrence LIMIT ?", (count,)
-        ).fetchall()
-        if not source:
+        data = {}
+        for table, columns, limit, order in (
+            ("step", STEP_COLUMNS, count, "enrollment, occurrence"),
+            ("nudge", NUDGE_COLUMNS, messages, "step, position"),
+        ):
+            cols = ", ".join(columns)
+            source = conn.execute(
+                f"SELECT {cols} FROM {table} ORDER BY {order} LIMIT ?", (limit,)
+            ).fetchall()
+            data[table] = _fresh_ids(source, as_text=bool(source) and isinstance(source[0][0], str))
+            schema = conn.execute(
+                "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL", (table,)
+            ).fetchall()
+            for (sql,) in sorted(schema, key=lambda row: "INDEX" in row[0]):
+                # Same columns, constraints, foreign keys and indexes, under the scratch name.
+                conn.execute(_scratch_ddl(sql, table))
+        if not data["step"]:
             return []
-        records = _fresh_ids(source, as_text=isinstance(source[0][0], str))
-        schema = conn.execute(
-            "SELECT sql FROM sqlite_master WHERE tbl_name = 'step' AND sql IS NOT NULL"
-        ).fetchall()
-        for (sql,) in sorted(schema, key=lambda row: "INDEX" in row[0]):
-            # Same columns, constraints, foreign keys and indexes, under the scratch name.
-            conn.execute(_scratch_ddl(sql))
 
-        log(f"  raw executemany INSERT of {len(records):,} step rows")
-        params = ", ".join("?" for _ in STEP_COLUMNS)
+        log(
+            f"  raw executemany INSERT of {len(data['step']):,} steps, "
+            f"{len(data['nudge']):,} messages"
+        )
         start = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(f"INSERT INTO bench_raw_insert ({cols}) VALUES ({params})", records)
+        for table, columns in (("step", STEP_COLUMNS), ("nudge", NUDGE_COLUMNS)):
+            params = ", ".join("?" for _ in columns)
+            conn.executemany(
+                f"INSERT INTO bench_raw_{table} ({', '.join(columns)}) VALUES ({params})",
+                data[table],
+            )
         conn.execute("COMMIT")
         return [
             Row(
-                "raw sqlite3 executemany INSERT (one transaction)",
-                len(records),
+                "raw sqlite3 executemany INSERT: steps + messages (one transaction)",
+                sum(len(v) for v in data.values()),
                 time.perf_counter() - start,
                 raw=True,
             )
@@ -479,6 +505,7 @@ async def bench(kind: str, url: str, customers: int, concurrency: int) -> Report
     from api.cli import _migrate
     from api.services import create_organization
     from api.tenancy import Tenant
+    from coaching.tables import Nudge
     from journeys.enrollments import BATCH, horizon
     from journeys.services import load_journey
     from journeys.tables import Enrollment, Journey, Step
@@ -533,11 +560,21 @@ async def bench(kind: str, url: str, customers: int, concurrency: int) -> Report
         )
 
         log(f"[{kind}] materialise_due() day by day over the 84-day journey")
+        before = await Nudge.count()
         job = await run_job()
+        messages = await Nudge.count() - before
         report.rows.append(
             Row(
                 f"materialise_due(): steps ({job.calls:,} calls over {job.days} days)",
                 job.steps,
+                job.seconds,
+                compare=False,
+            )
+        )
+        report.rows.append(
+            Row(
+                f"materialise_due(): steps + {messages:,} planned messages",
+                job.steps + messages,
                 job.seconds,
             )
         )
@@ -549,9 +586,9 @@ async def bench(kind: str, url: str, customers: int, concurrency: int) -> Report
 
     log(f"[{kind}] raw baseline")
     if kind == "postgres":
-        report.rows += await raw_postgres(url, job.steps)
+        report.rows += await raw_postgres(url, job.steps, messages)
     else:
-        report.rows += raw_sqlite(settings.database.sqlite_path, job.steps)
+        report.rows += raw_sqlite(settings.database.sqlite_path, job.steps, messages)
 
     ratio = per_enrollment["84-day"] / per_enrollment["7-day"]
     report.notes += [

@@ -1,8 +1,47 @@
-"""Coaching tables (the nudge outbox arrives with the coaching issue)."""
+"""Coaching tables: the nudge outbox and worker bookkeeping."""
 
-from piccolo.columns import UUID, Timestamptz, Varchar
+from piccolo.columns import (
+    UUID,
+    Boolean,
+    ForeignKey,
+    Integer,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
+
+from api.tables import Organization
+from journeys.tables import Enrollment, Step
+
+
+class Nudge(Table):
+    """One message to a customer, written before anything is sent (the outbox).
+
+    Rows are created in the same transaction as their cause (a step planned on the rolling
+    horizon); workers only carry them out. ``position`` is the nudge's place in its
+    behaviour's list, so (step, position) names a planned message exactly once.
+    """
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
+    enrollment = ForeignKey(references=Enrollment, null=True, on_delete=OnDelete.cascade)
+    step = ForeignKey(references=Step, null=True, on_delete=OnDelete.cascade)
+    position = Integer(default=0)
+    kind = Varchar(length=16)  # reminder | follow_up | escalation | recovery | advisory
+    channel = Varchar(length=8)  # sms | email
+    template = Varchar(length=64)
+    unless_confirmed = Boolean(default=False)
+    due_at = Timestamptz()
+    # scheduled|queued|sending|sent|delivered|failed|suppressed|cancelled
+    status = Varchar(length=12, default="scheduled")
+    reason = Varchar(length=64, null=True, default=None)  # why suppressed, cancelled or failed
+    attempts = Integer(default=0)
+    provider_id = Varchar(length=64, null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+    sent_at = Timestamptz(null=True, default=None)
 
 
 class WorkerHeartbeat(Table):

@@ -192,6 +192,7 @@ class ErasureOut(msgspec.Struct):
     customer: CustomerOut
     enrollments_cancelled: int
     steps_cancelled: int
+    nudges_cancelled: int
     consent_records_kept: int
 
     @classmethod
@@ -200,5 +201,6 @@ class ErasureOut(msgspec.Struct):
             CustomerOut.of(e.customer),
             e.enrollments_cancelled,
             e.steps_cancelled,
+            e.nudges_cancelled,
             e.consent_records_kept,
         )

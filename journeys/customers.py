@@ -28,6 +28,7 @@ from api.domain import FieldError
 from api.pagination import DEFAULT_LIMIT, keyset, page
 from api.services import organization_by_id
 from api.tenancy import Tenant
+from coaching import nudges
 from journeys.customer_schemas import ConsentIn, CustomerIn, CustomerPatch, utc
 from journeys.errors import CustomerErased, CustomerInvalid, CustomerNotFound, CustomerRefExists
 from journeys.tables import ConsentRecord, Customer, Enrollment, Step
@@ -600,11 +601,16 @@ async def export_customer(tenant: Tenant, customer_id: UUID) -> dict[str, Any]:
     for s in steps:
         item = _plain(s)
         steps_of.setdefault(item.pop("enrollment"), []).append(item)
+    messages_of: dict[str, list[dict[str, Any]]] = {}
+    for n in await nudges.nudges_of(tenant, [e["id"] for e in enrollments]):
+        item = _plain(n)
+        messages_of.setdefault(item.pop("enrollment"), []).append(item)
     out_enrollments = []
     for e in enrollments:
         item = _plain(e)
         item["anchors"] = _anchors(e["anchors"])
         item["steps"] = steps_of.get(item["id"], [])
+        item["messages"] = messages_of.get(item["id"], [])
         out_enrollments.append(item)
     return {
         "format": "slipguard-customer-export/1",
@@ -623,6 +629,7 @@ class Erasure:
     customer: Customer
     enrollments_cancelled: int
     steps_cancelled: int
+    nudges_cancelled: int
     consent_records_kept: int
 
 
@@ -630,9 +637,9 @@ async def erase_customer(tenant: Tenant, customer_id: UUID) -> Erasure:
     """Erase the customer's personal data and stop everything planned for them.
 
     Names are blanked; phone, email and external_ref become null; ``erased_at`` is set (the
-    first time only). Active enrollments are cancelled and pending steps cancelled, so no
-    message is sent afterwards. The pseudonym stays: it identifies no one and keeps the
-    error statistics whole.
+    first time only). Active enrollments are cancelled, and so are pending steps and every
+    message not yet sent, so nothing reaches the person afterwards. The pseudonym stays: it
+    identifies no one and keeps the error statistics whole.
 
     Consent records are kept, because proof that consent was given (and withdrawn) must be
     retained for years after the fact; their ``evidence`` is blanked, since it may hold
@@ -675,10 +682,18 @@ async def erase_customer(tenant: Tenant, customer_id: UUID) -> Erasure:
             await tenant.update(Step, {Step.status: "cancelled"}).where(
                 Step.id.is_in([s["id"] for s in pending])
             )
+        every = await tenant.select(Enrollment, Enrollment.id).where(
+            Enrollment.customer == customer_id
+        )
+        stopped = await nudges.cancel_for_enrollments(
+            tenant, [e["id"] for e in every], "customer_erased", moment
+        )
         await tenant.update(ConsentRecord, {ConsentRecord.evidence: ""}).where(
             ConsentRecord.customer == customer_id
         )
         kept = await tenant.select(ConsentRecord, ConsentRecord.id).where(
             ConsentRecord.customer == customer_id
         )
-    return Erasure(await get_customer(tenant, customer_id), len(active), len(pending), len(kept))
+    return Erasure(
+        await get_customer(tenant, customer_id), len(active), len(pending), stopped, len(kept)
+    )

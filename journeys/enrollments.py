@@ -7,14 +7,20 @@ steps up to two horizons ahead, so it is touched once per horizon, not once per 
 enrollment has a written-up-to mark; claims lock the enrollments they refill, and a unique
 index on (enrollment, behaviour, occurrence) backs this up, so two schedulers or a retry
 never create a step twice.
+
+A step is written with its messages (the nudge outbox rows; none for a holdout), in one
+transaction. Horizons count from a step's ``plan_at``: its due time less its behaviour's
+lead, the time of its earliest message. So "your appointment is in 3 days" is planned a
+horizon before it goes out, not a horizon before the appointment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -34,6 +40,9 @@ from api.db import (
 )
 from api.domain import FieldError
 from api.tenancy import Tenant
+from coaching import nudges
+from coaching.nudges import NUDGE_COLUMNS, NudgePlan, NudgeRow, plan_step, plans_of
+from coaching.nudges import PG_TYPES as NUDGE_TYPES
 from journeys.definition import JourneyDefinition
 from journeys.durations import Duration
 from journeys.errors import (
@@ -43,7 +52,7 @@ from journeys.errors import (
     StepClosed,
     StepNotFound,
 )
-from journeys.schedule import grace_of, last_due, occurrences, shift
+from journeys.schedule import grace_of, last_due, lead_of, occurrences, shift
 from journeys.services import (
     current_definition,
     definitions_by_version,
@@ -54,6 +63,7 @@ from journeys.slips import record_missed_steps
 from journeys.tables import Customer, Enrollment, Step
 from settings import get_settings
 
+log = logging.getLogger("slipguard.enrollments")
 _random = secrets.SystemRandom()
 OPEN = "pending"
 BATCH = 2000
@@ -73,6 +83,8 @@ class Enrolled:
     steps_created: int
     past_steps_skipped: int
     past_steps_backfilled: int
+    nudges_planned: int
+    past_nudges_skipped: int
 
 
 STEP_COLUMNS = (
@@ -86,50 +98,74 @@ PG_TYPES = (
 StepRow = tuple[UUID, UUID, UUID, UUID, str, int, datetime, datetime, bool, str, datetime]
 
 
-StepFacts = dict[str, tuple[Duration, bool]]
+@dataclass(frozen=True)
+class StepFacts:
+    """What writing a step looks up per behaviour, worked out once per definition by the
+    caller: grace, whether confirmation is expected, the messages, and the lead (how long
+    before its due time the step must be planned, for its earliest message)."""
+
+    behaviours: dict[str, tuple[Duration, bool, tuple[NudgePlan, ...]]]
+    leads: dict[str, timedelta]
 
 
 def step_facts(definition: JourneyDefinition) -> StepFacts:
-    """Per behaviour key: its grace and whether its steps expect confirmation (looked up for
-    every step written, so worked out once per definition by the caller)."""
-    return {b.key: (grace_of(b), b.confirm is not None) for b in definition.behaviours}
+    """The :class:`StepFacts` of a definition."""
+    return StepFacts(
+        {b.key: (grace_of(b), b.confirm is not None, plans_of(b)) for b in definition.behaviours},
+        {b.key: lead_of(b) for b in definition.behaviours},
+    )
 
 
-def _step_rows(
+@dataclass
+class Planned:
+    """Rows to write: steps and their messages (several enrollments' in a batch)."""
+
+    steps: list[StepRow] = field(default_factory=list)
+    nudges: list[NudgeRow] = field(default_factory=list)
+    nudges_skipped: int = 0
+
+
+def _plan(
+    out: Planned,
     ids: tuple[UUID, UUID, UUID],
     definition: JourneyDefinition,
     facts: StepFacts,
+    window: tuple[datetime | None, datetime],
     anchors: dict[str, datetime],
     tz: ZoneInfo,
-    start: datetime | None,
-    end: datetime,
-) -> tuple[list[StepRow], datetime | None]:
-    """Plain tuples for the steps due in [start, end) of (organisation, enrollment,
-    customer), and the due time of the first step at or after ``end`` (None: no more).
-    Tuples, not table objects: building objects per step costs more than the insert."""
+    holdout: bool,
+    now: datetime,
+    due_from: datetime | None = None,
+) -> datetime | None:
+    """Add the steps of (organisation, enrollment, customer) planned in ``window`` (by
+    ``plan_at``), and their messages unless ``holdout``, to ``out``; returns the ``plan_at``
+    of the first occurrence at or after the window's end (None: no more). Steps due before
+    ``due_from`` are left out, and so are messages due before ``now``.
+
+    Plain tuples, not table objects: building objects per row costs more than the insert.
+    """
     organization, enrollment_id, customer = ids
-    created = datetime.now(UTC)
-    rows: list[StepRow] = []
-    for due, key, index in occurrences(definition, anchors, tz, start=start):
-        if due >= end:
-            return rows, due
-        grace, confirmable = facts[key]
-        rows.append(
+    start, end = window
+    for plan_at, due, key, index in occurrences(
+        definition, anchors, tz, start=start, leads=facts.leads
+    ):
+        if plan_at >= end:
+            return plan_at
+        if due_from is not None and due < due_from:
+            continue
+        grace, confirmable, plans = facts.behaviours[key]
+        step_id = new_id()
+        out.steps.append(
             (
-                new_id(),
-                organization,
-                enrollment_id,
-                customer,
-                key,
-                index,
-                due,
-                shift(due, 1, grace, tz),
-                confirmable,
-                OPEN,
-                created,
+                step_id, organization, enrollment_id, customer, key, index, due,
+                shift(due, 1, grace, tz), confirmable, OPEN, now,
             )
-        )
-    return rows, None
+        )  # fmt: skip
+        if plans and not holdout:
+            out.nudges_skipped += plan_step(
+                out.nudges, (organization, enrollment_id, step_id), due, plans, tz, now, now
+            )
+    return None
 
 
 def _horizon_after(end: datetime, upcoming: datetime | None, ends_at: datetime | None) -> datetime:
@@ -141,10 +177,28 @@ def _horizon_after(end: datetime, upcoming: datetime | None, ends_at: datetime |
     return max(end, (ends_at or end) + timedelta(microseconds=1))
 
 
-async def _insert_steps(rows: list[StepRow]) -> int:
+async def _insert_steps(rows: list[StepRow]) -> set[str]:
     """Insert steps, skipping any that exist (the unique occurrence index makes this safe
-    for retries and concurrent schedulers); returns how many were new."""
-    return len(await insert_rows("step", STEP_COLUMNS, PG_TYPES, rows, returning="id"))
+    for retries and concurrent schedulers); returns the ids of the new ones, as text."""
+    new = await insert_rows("step", STEP_COLUMNS, PG_TYPES, rows, returning="id")
+    return {str(step_id) for step_id in new}  # SQLite hands ids back as text
+
+
+async def _write(planned: Planned, exclusive: bool) -> int:
+    """Write planned steps and messages; returns how many steps were new.
+
+    ``exclusive``: the caller's locks rule out existing rows, so PostgreSQL takes them by
+    COPY. Otherwise a step that already exists is skipped, and so are the messages planned
+    for the copy of it that was not written (their step ids are unknown to the database).
+    """
+    if exclusive and isinstance(engine(), PostgresEngine):
+        await copy_rows("step", STEP_COLUMNS, PG_TYPES, planned.steps)
+        await copy_rows("nudge", NUDGE_COLUMNS, NUDGE_TYPES, planned.nudges)
+        return len(planned.steps)
+    written = await _insert_steps(planned.steps)
+    nudges = [n for n in planned.nudges if str(n[3]) in written]
+    await insert_rows("nudge", NUDGE_COLUMNS, NUDGE_TYPES, nudges)
+    return len(written)
 
 
 async def enroll(
@@ -186,17 +240,22 @@ async def enroll(
         ends_at=last_due(definition, anchors, tz),
     )
     ids = (enrollment.organization, enrollment.id, enrollment.customer)
-    start = None if backfill else now
-    rows, upcoming = _step_rows(ids, definition, step_facts(definition), anchors, tz, start, end)
+    planned = Planned()
+    upcoming = _plan(
+        planned, ids, definition, step_facts(definition), (None, end), anchors, tz,
+        holdout, now, due_from=None if backfill else now,
+    )  # fmt: skip
     enrollment.materialised_until = _horizon_after(end, upcoming, enrollment.ends_at)
     async with write_transaction():
         await enrollment.save()
-        await _insert_steps(rows)
+        await _write(planned, exclusive=False)
     return Enrolled(
         enrollment,
-        steps_created=len(rows),
+        steps_created=len(planned.steps),
         past_steps_skipped=0 if backfill else past,
         past_steps_backfilled=past if backfill else 0,
+        nudges_planned=len(planned.nudges),
+        past_nudges_skipped=planned.nudges_skipped,
     )
 
 
@@ -208,7 +267,8 @@ async def get_enrollment(tenant: Tenant, enrollment_id: UUID) -> Enrollment:
 async def cancel_enrollment(
     tenant: Tenant, enrollment_id: UUID, now: datetime | None = None
 ) -> Enrollment:
-    """Stop an enrollment: its pending steps are cancelled (idempotent)."""
+    """Stop an enrollment: its pending steps and the messages not yet sent are cancelled
+    (idempotent)."""
     now = now or datetime.now(UTC)
     async with write_transaction():
         enrollment = await get_enrollment(tenant, enrollment_id)
@@ -218,6 +278,9 @@ async def cancel_enrollment(
             ).where(Enrollment.id == enrollment_id)
             await tenant.update(Step, {Step.status: "cancelled"}).where(
                 (Step.enrollment == enrollment_id) & (Step.status == OPEN)
+            )
+            await nudges.cancel_for_enrollments(
+                tenant, [enrollment_id], "enrollment_cancelled", now
             )
             enrollment.status, enrollment.cancelled_at = "cancelled", now
     return enrollment
@@ -237,7 +300,8 @@ async def get_step(tenant: Tenant, step_id: UUID) -> Step:
 async def complete_step(
     tenant: Tenant, step_id: UUID, via: str, now: datetime | None = None
 ) -> Step:
-    """Mark a step done (also late, after it was missed); completing twice changes nothing."""
+    """Mark a step done (also late, after it was missed); its ``unless: confirmed`` messages
+    are suppressed. Completing twice changes nothing."""
     now = now or datetime.now(UTC)
     async with write_transaction():
         step = await get_step(tenant, step_id)
@@ -247,6 +311,7 @@ async def complete_step(
             await tenant.update(
                 Step, {Step.status: "done", Step.completed_at: now, Step.completed_via: via}
             ).where((Step.id == step_id) & (Step.status.is_in([OPEN, "missed"])))
+            await nudges.suppress_confirmed(tenant, step_id, now)
             step.status, step.completed_at, step.completed_via = "done", now, via
     return step
 
@@ -255,7 +320,8 @@ async def complete_step(
 
 
 _DUE_COLUMNS = (
-    "id, organization, customer, journey_version, anchors, timezone, materialised_until, ends_at"
+    "id, organization, customer, journey_version, anchors, timezone, holdout, "
+    "materialised_until, ends_at"
 )
 # Claimed row by row: a second scheduler skips what the first holds instead of waiting.
 # NO KEY UPDATE (the job changes no key column) still lets slips and steps that reference a
@@ -329,28 +395,24 @@ async def _materialise(now: datetime, limit: int, exclusive: bool) -> int:
             return 0
         definitions = await definitions_by_version({e["journey_version"] for e in due})
         facts = {version: step_facts(d) for version, d in definitions.items()}
-        rows: list[StepRow] = []
+        planned = Planned()
         moves: list[tuple[UUID, datetime]] = []
         for e in due:
             anchors = {k: datetime.fromisoformat(v) for k, v in json.loads(e["anchors"]).items()}
-            ids = (e["organization"], e["id"], e["customer"])
-            written, upcoming = _step_rows(
-                ids,
-                definitions[e["journey_version"]],
-                facts[e["journey_version"]],
-                anchors,
-                _zone(e["timezone"]),
-                e["materialised_until"],
-                target,
-            )
-            rows += written
+            version = e["journey_version"]
+            upcoming = _plan(
+                planned, (e["organization"], e["id"], e["customer"]), definitions[version],
+                facts[version], (e["materialised_until"], target), anchors,
+                _zone(e["timezone"]), e["holdout"], now,
+            )  # fmt: skip
             moves.append((e["id"], _horizon_after(target, upcoming, e["ends_at"])))
-        if exclusive and isinstance(engine(), PostgresEngine):
-            await copy_rows("step", STEP_COLUMNS, PG_TYPES, rows)
-            stored = len(rows)
-        else:
-            stored = await _insert_steps(rows)
+        stored = await _write(planned, exclusive)
         await _move_horizons(moves)
+    if planned.nudges_skipped:
+        log.warning(
+            "messages planned too late were skipped (is the scheduler behind?)",
+            extra={"skipped": planned.nudges_skipped},
+        )
     return stored
 
 

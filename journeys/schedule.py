@@ -28,10 +28,14 @@ DEFAULT_UNCONFIRMED_GRACE = Duration(24, "h")
 class Occurrence(NamedTuple):
     """One due time of one behaviour (``nth`` counts from 0 within the behaviour).
 
-    A named tuple: ordered by due time first, and compared in C when the behaviours'
-    streams are merged (a dataclass's generated comparisons were a tenth of a refill).
+    ``plan_at`` is the due time less the behaviour's lead (how long before its due time
+    its earliest message goes out): windows and the order of merged streams use it, so a
+    step is planned, with its messages, in time for the first of them. Without leads it
+    equals ``due_at``. A named tuple: merged streams compare it in C (a dataclass's
+    generated comparisons were a tenth of a refill).
     """
 
+    plan_at: datetime
     due_at: datetime
     behaviour: str
     nth: int
@@ -142,21 +146,30 @@ def occurrences(
     tz: ZoneInfo,
     start: datetime | None = None,
     end: datetime | None = None,
+    leads: Mapping[str, timedelta] | None = None,
 ) -> Iterator[Occurrence]:
-    """All behaviours' occurrences with ``start <= due_at < end``, in due order.
+    """All behaviours' occurrences with ``start <= plan_at < end``, in ``plan_at`` order.
 
-    Only the window is computed past ``end``'s first element per behaviour, which keeps the
-    cost of a rolling-horizon pass independent of the journey's length.
+    ``leads`` maps a behaviour to how long before its due time it must be planned (none:
+    ``plan_at`` is the due time). Only the window is computed past ``end``'s first element
+    per behaviour, which keeps the cost of a rolling-horizon pass independent of the
+    journey's length.
     """
 
     def one(b: Behaviour) -> Iterator[Occurrence]:
-        for index, due in behaviour_times(b, anchors, tz, after=start):
-            if end is not None and due >= end:
+        lead = leads.get(b.key, _NO_LEAD) if leads else _NO_LEAD
+        after = None if start is None else start + lead
+        for index, due in behaviour_times(b, anchors, tz, after=after):
+            plan_at = due - lead
+            if end is not None and plan_at >= end:
                 return
-            if start is None or due >= start:
-                yield Occurrence(due, b.key, index)
+            if start is None or plan_at >= start:
+                yield Occurrence(plan_at, due, b.key, index)
 
     return heapq.merge(*(one(b) for b in definition.behaviours))
+
+
+_NO_LEAD = timedelta()
 
 
 def last_due(
@@ -182,3 +195,20 @@ def grace_of(b: Behaviour) -> Duration:
 def grace_until(b: Behaviour, due: datetime, tz: ZoneInfo) -> datetime:
     """When an unconfirmed step counts as missed."""
     return shift(due, 1, grace_of(b), tz)
+
+
+_DST_SLACK = timedelta(hours=1)
+
+
+def lead_of(b: Behaviour) -> timedelta:
+    """How long before its due time ``b``'s earliest message goes out (zero if none is
+    earlier than the due time). Local-day offsets get an hour more: across a DST change
+    ``due - 3d`` is 71 or 73 hours before the due time."""
+    lead = _NO_LEAD
+    for nudge in b.nudges:
+        offset = parse_offset(nudge.at)
+        if offset.sign > 0 or offset.duration is None:
+            continue
+        slack = _DST_SLACK if offset.duration.calendar_days is not None else _NO_LEAD
+        lead = max(lead, offset.duration.exact + slack)
+    return lead

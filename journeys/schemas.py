@@ -10,6 +10,7 @@ from uuid import UUID
 import msgspec
 
 from api.schemas import Input
+from coaching.schemas import NudgeOut
 from journeys.definition import Validation
 from journeys.tables import Enrollment, Journey, JourneyVersion, Step
 
@@ -136,19 +137,23 @@ class EnrollmentOut(msgspec.Struct):
 
 
 class EnrollmentCreated(msgspec.Struct):
-    """A new enrollment and what was done with steps already in the past."""
+    """A new enrollment, its first horizon of steps and messages, and what was done with
+    steps and messages already in the past (a message is never planned in the past)."""
 
     enrollment: EnrollmentOut
     steps_created: int
     past_steps_skipped: int
     past_steps_backfilled: int
+    nudges_planned: int
+    past_nudges_skipped: int
 
 
 class EnrollmentDetail(msgspec.Struct):
-    """An enrollment with its materialised steps."""
+    """An enrollment with its materialised steps and their messages."""
 
     enrollment: EnrollmentOut
     steps: list[StepOut]
+    nudges: list[NudgeOut]
 
 
 class CompleteIn(Input):

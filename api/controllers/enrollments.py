@@ -10,6 +10,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import principal_of, requires
 from api.schemas import Page
+from coaching import nudges
+from coaching.schemas import NudgeOut
 from journeys import enrollments
 from journeys.schemas import (
     CompleteIn,
@@ -48,7 +50,12 @@ class EnrollmentController(Controller):
         )
         (out,) = await _out(request, [result.enrollment])
         return EnrollmentCreated(
-            out, result.steps_created, result.past_steps_skipped, result.past_steps_backfilled
+            out,
+            result.steps_created,
+            result.past_steps_skipped,
+            result.past_steps_backfilled,
+            result.nudges_planned,
+            result.past_nudges_skipped,
         )
 
     @get("/enrollments", opt=requires("staff"))
@@ -69,16 +76,19 @@ class EnrollmentController(Controller):
 
     @get("/enrollments/{enrollment_id:uuid}", opt=requires("staff"))
     async def detail(self, request: AnyRequest, enrollment_id: FromPath[UUID]) -> EnrollmentDetail:
-        """An enrollment with its materialised steps."""
+        """An enrollment with its materialised steps and their messages."""
         tenant = principal_of(request).tenant
         enrollment = await enrollments.get_enrollment(tenant, enrollment_id)
         steps = await enrollments.steps_of(tenant, enrollment_id)
+        planned = await nudges.nudges_of(tenant, [enrollment_id])
         (out,) = await _out(request, [enrollment])
-        return EnrollmentDetail(out, [StepOut.of(s) for s in steps])
+        return EnrollmentDetail(
+            out, [StepOut.of(s) for s in steps], [NudgeOut.of(n) for n in planned]
+        )
 
     @post("/enrollments/{enrollment_id:uuid}/cancel", opt=requires("staff"), status_code=200)
     async def cancel(self, request: AnyRequest, enrollment_id: FromPath[UUID]) -> EnrollmentOut:
-        """Cancel an enrollment and its pending steps."""
+        """Cancel an enrollment, its pending steps and its messages not yet sent."""
         enrollment = await enrollments.cancel_enrollment(
             principal_of(request).tenant, enrollment_id
         )

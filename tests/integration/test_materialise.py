@@ -82,7 +82,7 @@ async def test_a_step_already_written_is_skipped_not_fatal(org: Org, monkeypatch
     conflict_safe = []
     original = enrollments._insert_steps
 
-    async def counted(rows: list[Any]) -> int:
+    async def counted(rows: list[Any]) -> set[str]:
         conflict_safe.append(len(rows))
         return await original(rows)
 

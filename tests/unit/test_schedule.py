@@ -32,6 +32,7 @@ def journey(
                     "stage": "encounter",
                     "importance": 5,
                     "schedule": schedule,
+                    "nudges": nudges or [],
                 }
             ],
         },
