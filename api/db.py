@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from functools import cache, lru_cache
 from typing import Any
 from uuid import UUID
 
+from asyncpg.pgproto import pgproto
 from piccolo.engine.base import Engine
 from piccolo.engine.finder import engine_finder
 from piccolo.engine.postgres import PostgresEngine
@@ -307,12 +309,24 @@ async def run_sql(sql: str, *args: Any) -> list[Any]:
 
 
 _id_pool: list[UUID] = []
+# asyncpg's UUID is a uuid.UUID subclass built in C: eight times cheaper than the standard
+# constructor, which had become a tenth of a refill. SQLite adapters match exact types.
+sqlite3.register_adapter(pgproto.UUID, str)
 
 
 def new_id() -> UUID:
-    """A random (version 4) UUID for rows written in bulk; drawn 1,000 at a time, since one
-    ``os.urandom`` call per id was a tenth of a bulk write's time."""
+    """A time-ordered UUID (version 7: milliseconds since the epoch, then 74 random bits)
+    for rows written in bulk. Ids made together sit together in every index keyed by them
+    (the primary key, the messages' step), so bulk writes touch few index pages; random
+    ids scattered them. Drawn 1,000 at a time, since one ``os.urandom`` call per id was a
+    tenth of a bulk write's time."""
     if not _id_pool:
-        raw = os.urandom(16 * 1000)
-        _id_pool.extend(UUID(bytes=raw[i : i + 16], version=4) for i in range(0, len(raw), 16))
+        now_ms = (time.time_ns() // 1_000_000).to_bytes(6, "big")
+        raw = bytearray(os.urandom(16 * 1000))
+        for i in range(0, len(raw), 16):
+            raw[i : i + 6] = now_ms
+        raw[6::16] = bytes((b & 0x0F) | 0x70 for b in raw[6::16])  # version 7
+        raw[8::16] = bytes((b & 0x3F) | 0x80 for b in raw[8::16])  # RFC 9562 variant
+        # Popped from the end: reversed, so ids still come out in the order drawn.
+        _id_pool.extend(pgproto.UUID(bytes(raw[i : i + 16])) for i in range(len(raw) - 16, -1, -16))
     return _id_pool.pop()

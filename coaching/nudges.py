@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from coaching.tables import Nudge
 from journeys.definition import Behaviour
 from journeys.durations import Offset, parse_offset
 from journeys.schedule import apply_offset
+from journeys.tables import Step
 
 SCHEDULED = "scheduled"
 # Not yet handed to a channel: these can still be stopped.
@@ -46,6 +47,7 @@ class NudgePlan:
 
     position: int
     offset: Offset
+    delta: timedelta | None  # the offset as elapsed time, unless it counts local days
     kind: str
     channel: str
     template: str
@@ -57,11 +59,13 @@ def plans_of(b: Behaviour) -> tuple[NudgePlan, ...]:
     out = []
     for position, nudge in enumerate(b.nudges):
         offset = parse_offset(nudge.at)
+        d = offset.duration
         after_due = offset.sign > 0 and offset.duration is not None and offset.duration.amount > 0
         out.append(
             NudgePlan(
                 position,
                 offset,
+                None if d is not None and d.calendar_days is not None else _elapsed(offset),
                 "follow_up" if after_due else "reminder",
                 nudge.channel,
                 nudge.template,
@@ -69,6 +73,10 @@ def plans_of(b: Behaviour) -> tuple[NudgePlan, ...]:
             )
         )
     return tuple(out)
+
+
+def _elapsed(offset: Offset) -> timedelta:
+    return offset.sign * offset.duration.exact if offset.duration else timedelta()
 
 
 def plan_step(
@@ -89,7 +97,7 @@ def plan_step(
     skipped = 0
     organization, enrollment, step = ids
     for p in plans:
-        at = apply_offset(p.offset, due, tz)
+        at = due + p.delta if p.delta is not None else apply_offset(p.offset, due, tz)
         if at < not_before:
             skipped += 1
             continue
@@ -100,6 +108,12 @@ def plan_step(
             )
         )  # fmt: skip
     return skipped
+
+
+def _of_enrollments(tenant: Tenant, ids: list[UUID]) -> Any:
+    """Messages of these enrollments, found through their steps (the indexes on the step's
+    enrollment and on the message's step serve it; ``nudge.enrollment`` has none)."""
+    return Nudge.step.is_in(tenant.select(Step, Step.id).where(Step.enrollment.is_in(ids)))
 
 
 async def cancel_for_enrollments(
@@ -118,7 +132,7 @@ async def cancel_for_enrollments(
                 Nudge.updated_at: now or datetime.now(UTC),
             },
         )
-        .where(Nudge.enrollment.is_in(ids) & Nudge.status.is_in(list(STOPPABLE)))
+        .where(_of_enrollments(tenant, ids) & Nudge.status.is_in(list(STOPPABLE)))
         .returning(Nudge.id)
     )
     return len(rows)
@@ -159,7 +173,7 @@ async def nudges_of(tenant: Tenant, enrollment_ids: Iterable[UUID]) -> list[dict
         return []
     return await (
         tenant.select(Nudge, *NUDGE_FIELDS)
-        .where(Nudge.enrollment.is_in(ids))
+        .where(_of_enrollments(tenant, ids))
         .order_by(Nudge.due_at)
         .order_by(Nudge.position)
     )

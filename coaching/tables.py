@@ -12,8 +12,7 @@ from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from api.tables import Organization
-from journeys.tables import Enrollment, Step
+from journeys.tables import Step
 
 
 class Nudge(Table):
@@ -22,11 +21,17 @@ class Nudge(Table):
     Rows are created in the same transaction as their cause (a step planned on the rolling
     horizon); workers only carry them out. ``position`` is the nudge's place in its
     behaviour's list, so (step, position) names a planned message exactly once.
+
+    A message belongs to its step (deleting the step, its enrollment or its organisation
+    deletes it); ``organization`` and ``enrollment`` are copies of the step's, written with
+    the row, for tenant filtering and reading without a join. They carry no foreign keys
+    of their own: each key check costs as much as the rest of the row's write (measured in
+    docs/benchmarks.md), and the step's already guarantees both.
     """
 
     id = UUID(primary_key=True)
-    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
-    enrollment = ForeignKey(references=Enrollment, null=True, on_delete=OnDelete.cascade)
+    organization = UUID()
+    enrollment = UUID(null=True, default=None)
     step = ForeignKey(references=Step, null=True, on_delete=OnDelete.cascade)
     position = Integer(default=0)
     kind = Varchar(length=16)  # reminder | follow_up | escalation | recovery | advisory

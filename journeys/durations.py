@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -34,7 +34,7 @@ class Duration:
             return self.amount * 7
         return None
 
-    @property
+    @cached_property  # read for every step and message planned
     def exact(self) -> timedelta:
         """The duration as elapsed time (a day counted as 24 h)."""
         return timedelta(**{UNITS[self.unit]: self.amount})

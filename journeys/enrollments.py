@@ -35,7 +35,9 @@ from api.db import (
     copy_rows,
     engine,
     insert_rows,
+    native_sql,
     new_id,
+    run_sql,
     write_transaction,
 )
 from api.domain import FieldError
@@ -43,7 +45,7 @@ from api.tenancy import Tenant
 from coaching import nudges
 from coaching.nudges import NUDGE_COLUMNS, NudgePlan, NudgeRow, plan_step, plans_of
 from coaching.nudges import PG_TYPES as NUDGE_TYPES
-from journeys.definition import JourneyDefinition
+from journeys.definition import Behaviour, JourneyDefinition
 from journeys.durations import Duration
 from journeys.errors import (
     CustomerNotFound,
@@ -104,16 +106,24 @@ class StepFacts:
     caller: grace, whether confirmation is expected, the messages, and the lead (how long
     before its due time the step must be planned, for its earliest message)."""
 
-    behaviours: dict[str, tuple[Duration, bool, tuple[NudgePlan, ...]]]
+    behaviours: dict[str, tuple[Duration, timedelta | None, bool, tuple[NudgePlan, ...]]]
     leads: dict[str, timedelta]
 
 
 def step_facts(definition: JourneyDefinition) -> StepFacts:
     """The :class:`StepFacts` of a definition."""
     return StepFacts(
-        {b.key: (grace_of(b), b.confirm is not None, plans_of(b)) for b in definition.behaviours},
+        {b.key: _behaviour_facts(b) for b in definition.behaviours},
         {b.key: lead_of(b) for b in definition.behaviours},
     )
+
+
+def _behaviour_facts(
+    b: Behaviour,
+) -> tuple[Duration, timedelta | None, bool, tuple[NudgePlan, ...]]:
+    grace = grace_of(b)
+    elapsed = grace.exact if grace.calendar_days is None else None  # else: local days
+    return grace, elapsed, b.confirm is not None, plans_of(b)
 
 
 @dataclass
@@ -153,12 +163,13 @@ def _plan(
             return plan_at
         if due_from is not None and due < due_from:
             continue
-        grace, confirmable, plans = facts.behaviours[key]
+        grace, elapsed, confirmable, plans = facts.behaviours[key]
         step_id = new_id()
+        until = due + elapsed if elapsed is not None else shift(due, 1, grace, tz)
         out.steps.append(
             (
                 step_id, organization, enrollment_id, customer, key, index, due,
-                shift(due, 1, grace, tz), confirmable, OPEN, now,
+                until, confirmable, OPEN, now,
             )
         )  # fmt: skip
         if plans and not holdout:
@@ -327,12 +338,15 @@ _DUE_COLUMNS = (
 # NO KEY UPDATE (the job changes no key column) still lets slips and steps that reference a
 # claimed enrollment be written meanwhile: their foreign-key checks take KEY SHARE locks,
 # which FOR UPDATE would make wait for the whole batch.
-_DUE_PG = (
-    f"SELECT {_DUE_COLUMNS} FROM enrollment "
-    "WHERE status = 'active' AND materialised_until < $1 "
+_DUE_WHERE = (
+    "WHERE status = 'active' AND materialised_until < {} "
     "AND (ends_at IS NULL OR materialised_until <= ends_at) "
-    "ORDER BY materialised_until LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED"
+    "ORDER BY materialised_until LIMIT {}"
+)  # the conditions of the partial index enrollment_refill, so both databases use it
+_DUE_PG = native_sql(
+    f"SELECT {_DUE_COLUMNS} FROM enrollment {_DUE_WHERE} FOR NO KEY UPDATE SKIP LOCKED"
 )
+_DUE_SQLITE = f"SELECT {_DUE_COLUMNS} FROM enrollment {_DUE_WHERE}"
 
 
 async def _claim_due(before: datetime, limit: int) -> list[Any]:
@@ -341,19 +355,7 @@ async def _claim_due(before: datetime, limit: int) -> list[Any]:
     eng = engine()
     if isinstance(eng, LoopPoolPostgresEngine):
         return await eng.fetch(_DUE_PG, before, limit)
-    return (
-        await Enrollment.select(*(getattr(Enrollment, name) for name in _DUE_COLUMNS.split(", ")))
-        .where(
-            (Enrollment.status == "active")
-            & (Enrollment.materialised_until < before)
-            & (
-                (Enrollment.ends_at.is_null())
-                | (Enrollment.materialised_until <= Enrollment.ends_at)
-            )
-        )
-        .order_by(Enrollment.materialised_until)
-        .limit(limit)
-    )
+    return await run_sql(_DUE_SQLITE, before, limit)
 
 
 async def materialise_due(now: datetime | None = None, limit: int = BATCH) -> int:

@@ -94,25 +94,29 @@ class Enrollment(Table):
     timezone = Varchar(length=64)  # the customer's zone when enrolled; schedules use it
     holdout = Boolean(default=False)
     backfill = Boolean(default=False)
-    status = Varchar(length=12, default="active", index=True)  # active | completed | cancelled
-    materialised_until = Timestamptz(null=True, default=None, index=True)
+    status = Varchar(length=12, default="active")  # active | completed | cancelled
+    # Indexed by a partial index of the enrollments still to refill (see the migrations).
+    materialised_until = Timestamptz(null=True, default=None)
     ends_at = Timestamptz(null=True, default=None)  # after the last step; None = open-ended
     created_at = Timestamptz(default=TimestamptzNow())
     cancelled_at = Timestamptz(null=True, default=None)
 
 
 class Step(Table):
-    """One occurrence of a behaviour for one enrollment, with its due time."""
+    """One occurrence of a behaviour for one enrollment, with its due time.
+
+    ``organization`` and ``customer`` are copies of the enrollment's; on PostgreSQL they
+    have no foreign-key constraints (a migration drops them: the enrollment's cascade
+    already covers both, and the checks were a third of writing a step).
+    """
 
     id = UUID(primary_key=True)
-    organization = ForeignKey(
-        references=Organization, null=False, on_delete=OnDelete.cascade, index=True
-    )
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
     enrollment = ForeignKey(references=Enrollment, null=False, on_delete=OnDelete.cascade)
     customer = ForeignKey(references=Customer, null=False, on_delete=OnDelete.cascade, index=True)
     behaviour = Varchar(length=64)
     occurrence = Integer()  # 0-based index within the behaviour's schedule
-    due_at = Timestamptz(index=True)
+    due_at = Timestamptz()  # indexed with the organisation: step_org_due
     grace_until = Timestamptz()
     confirmable = Boolean(default=True)
     status = Varchar(length=12, default="pending")  # pending|done|missed|excused|cancelled

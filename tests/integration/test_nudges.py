@@ -204,3 +204,33 @@ async def test_erasure_cancels_every_message_and_export_lists_them(client: Any, 
     assert {(s["status"], s["reason"]) for s in statuses} == {("cancelled", "customer_erased")}
     again = await client.post(f"/api/v1/customers/{cid}/erase", headers=org.auth("admin"))
     assert again.json()["nudges_cancelled"] == 0
+
+
+async def test_deleting_a_customer_or_organisation_deletes_steps_and_messages(
+    client: Any, org: Org, other_org: Org
+) -> None:
+    """Steps and messages keep copies of their enrollment's customer and organisation
+    without keys of their own (PostgreSQL): the enrollment's cascade must remove them."""
+    from api.tables import Organization
+    from journeys.tables import Customer
+
+    start = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    ids = {}
+    for o in (org, other_org):
+        await _load(client, o, DAILY)
+        created = await _enroll(client, o, "daily-walk", {"start": start})
+        ids[o.id] = (UUID(created["enrollment"]["customer_id"]), UUID(created["enrollment"]["id"]))
+
+    async def counts(eid: UUID) -> tuple[int, int]:
+        steps = await Step.count().where(Step.enrollment == eid)
+        return steps, await Nudge.count().where(Nudge.enrollment == eid)
+
+    customer_id, eid = ids[org.id]
+    assert all(await counts(eid))
+    await Customer.delete().where(Customer.id == customer_id)
+    assert await counts(eid) == (0, 0)
+
+    _, other_eid = ids[other_org.id]
+    assert all(await counts(other_eid))
+    await Organization.delete().where(Organization.id == other_org.id)
+    assert await counts(other_eid) == (0, 0)

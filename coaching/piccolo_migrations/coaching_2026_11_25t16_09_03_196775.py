@@ -13,34 +13,6 @@ from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
 
 
-class Enrollment(Table, tablename="enrollment", schema=None):
-    id = UUID(
-        default=UUID4(),
-        null=False,
-        primary_key=True,
-        unique=False,
-        index=False,
-        index_method=IndexMethod.btree,
-        choices=None,
-        db_column_name=None,
-        secret=False,
-    )
-
-
-class Organization(Table, tablename="organization", schema=None):
-    id = UUID(
-        default=UUID4(),
-        null=False,
-        primary_key=True,
-        unique=False,
-        index=False,
-        index_method=IndexMethod.btree,
-        choices=None,
-        db_column_name=None,
-        secret=False,
-    )
-
-
 class Step(Table, tablename="step", schema=None):
     id = UUID(
         default=UUID4(),
@@ -55,7 +27,7 @@ class Step(Table, tablename="step", schema=None):
     )
 
 
-ID = "2026-11-25T15:55:37:016243"
+ID = "2026-11-25T16:09:03:196775"
 VERSION = "1.38.0"
 DESCRIPTION = "True"
 
@@ -95,13 +67,10 @@ async def forwards():
         tablename="nudge",
         column_name="organization",
         db_column_name="organization",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
+        column_class_name="UUID",
+        column_class=UUID,
         params={
-            "references": Organization,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
+            "default": UUID4(),
             "null": False,
             "primary_key": False,
             "unique": False,
@@ -119,13 +88,10 @@ async def forwards():
         tablename="nudge",
         column_name="enrollment",
         db_column_name="enrollment",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
+        column_class_name="UUID",
+        column_class=UUID,
         params={
-            "references": Enrollment,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
+            "default": None,
             "null": True,
             "primary_key": False,
             "unique": False,

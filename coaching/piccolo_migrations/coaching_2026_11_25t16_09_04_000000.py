@@ -1,11 +1,11 @@
-"""Nudge indexes: one planned message per step and position, the claim of due messages,
-and an enrollment's messages (cancelling, listing)."""
+"""Nudge indexes: one planned message per step and position (also how an enrollment's
+messages are found, through its steps), and the claim of due messages."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from api.db import ddl_migration
 
-ID = "2026-11-25T15:55:38:000000"
+ID = "2026-11-25T16:09:04:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "nudge indexes"
 
@@ -13,12 +13,10 @@ INDEXES = [
     "CREATE UNIQUE INDEX nudge_step_position ON nudge (step, position) WHERE step IS NOT NULL",
     # Only scheduled rows are ever claimed: the index stays the size of what is pending.
     "CREATE INDEX nudge_scheduled_due ON nudge (due_at) WHERE status = 'scheduled'",
-    "CREATE INDEX nudge_enrollment ON nudge (enrollment)",
 ]
 DROP = [
     "DROP INDEX IF EXISTS nudge_step_position",
     "DROP INDEX IF EXISTS nudge_scheduled_due",
-    "DROP INDEX IF EXISTS nudge_enrollment",
 ]
 
 
