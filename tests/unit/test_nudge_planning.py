@@ -78,7 +78,7 @@ def run_rolling(
     while mark <= ends_at:
         now += next(tick, horizon / 2)
         if mark < now + horizon:
-            target = now + 2 * horizon
+            target = now + enrollments.REFILL_HORIZONS * horizon
             window = (mark, target)
             upcoming = enrollments._plan(planned, ids, defn, facts, window, anchors, tz, False, now)
             mark = enrollments._horizon_after(target, upcoming, ends_at)
