@@ -48,14 +48,15 @@ if str(ROOT) not in sys.path:
 
 DEFAULT_PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_CUSTOMERS = 10_000
-# SQLite serialises writers, enroll() costs ~7 ms there (Piccolo opens a new aiosqlite
-# connection, i.e. a thread, per query) and the job writes ~3,000 steps/s, so 10,000
-# customers take ~4 minutes on the reference machine (docs/benchmarks.md).
+# SQLite serialises writers, enroll() costs ~10 ms there (Piccolo opens a new aiosqlite
+# connection, i.e. a thread, per query) and the job writes ~2,800 steps/s with their
+# messages, so 10,000 customers take ~5 minutes on the reference machine
+# (docs/benchmarks.md).
 SQLITE_DEFAULT_CUSTOMERS = 1_000
 SQLITE_REASON = (
     f"SQLite default is {SQLITE_DEFAULT_CUSTOMERS:,} customers, not {DEFAULT_CUSTOMERS:,}: "
-    "enroll() runs one at a time there at ~7 ms each and the job writes ~3,000 steps/s, "
-    "so 10,000 take ~4 minutes; "
+    "enroll() runs one at a time there at ~10 ms each and the job writes ~2,800 steps/s "
+    "with their messages, so 10,000 take ~5 minutes; "
     "pass --customers 10000 to run it anyway"
 )
 LIBRARY_KEY = "hypertension-adherence"
