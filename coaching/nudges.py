@@ -60,12 +60,13 @@ def plans_of(b: Behaviour) -> tuple[NudgePlan, ...]:
     for position, nudge in enumerate(b.nudges):
         offset = parse_offset(nudge.at)
         d = offset.duration
-        after_due = offset.sign > 0 and offset.duration is not None and offset.duration.amount > 0
+        after_due = offset.sign > 0 and d is not None and d.amount > 0
+        local_days = d is not None and d.calendar_days is not None
         out.append(
             NudgePlan(
                 position,
                 offset,
-                None if d is not None and d.calendar_days is not None else _elapsed(offset),
+                None if local_days else _elapsed(offset),
                 "follow_up" if after_due else "reminder",
                 nudge.channel,
                 nudge.template,
