@@ -30,7 +30,7 @@ class Nudge(Table):
     """
 
     id = UUID(primary_key=True)
-    organization = UUID()
+    organization = UUID(default=None)  # always set from the step; no default to forget it with
     enrollment = UUID(null=True, default=None)
     step = ForeignKey(references=Step, null=True, on_delete=OnDelete.cascade)
     position = Integer(default=0)

@@ -234,3 +234,18 @@ async def test_deleting_a_customer_or_organisation_deletes_steps_and_messages(
     assert all(await counts(other_eid))
     await Organization.delete().where(Organization.id == other_org.id)
     assert await counts(other_eid) == (0, 0)
+
+
+async def test_a_message_without_an_organisation_is_refused() -> None:
+    """No foreign key guards ``nudge.organization``; the column has no default, so both the
+    table class and the database (bulk writes bypass the class) refuse a row without it."""
+    import pytest
+
+    from api.db import new_id, run_sql
+
+    with pytest.raises(ValueError, match="organization"):
+        Nudge(kind="reminder", channel="sms", template="t", due_at=datetime.now(UTC))
+    nudge_id = new_id()
+    with pytest.raises(Exception, match=r"(?i)null"):
+        await run_sql("INSERT INTO nudge (id, due_at) VALUES ({}, {})", nudge_id, datetime.now(UTC))
+    assert await Nudge.count().where(Nudge.id == nudge_id) == 0

@@ -27,9 +27,9 @@ class Step(Table, tablename="step", schema=None):
     )
 
 
-ID = "2026-11-25T16:09:03:196775"
+ID = "2026-11-25T17:12:26:422993"
 VERSION = "1.38.0"
-DESCRIPTION = "True"
+DESCRIPTION = "nudge outbox"
 
 
 async def forwards():
@@ -70,7 +70,7 @@ async def forwards():
         column_class_name="UUID",
         column_class=UUID,
         params={
-            "default": UUID4(),
+            "default": None,
             "null": False,
             "primary_key": False,
             "unique": False,

@@ -5,7 +5,7 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from api.db import ddl_migration
 
-ID = "2026-11-25T16:09:04:000000"
+ID = "2026-11-25T17:12:27:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "nudge indexes"
 
