@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -59,21 +60,30 @@ class LoopPoolPostgresEngine(PostgresEngine):
         else:
             self._pools[loop] = value
 
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        """Run native SQL (``$1`` placeholders) on the current transaction's connection, else
-        the loop's pool, else a new connection. Skips Piccolo's query compilation, which cost
-        more than the database on the single-row hot paths."""
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        """The current transaction's connection, else one from the loop's pool, else a new
+        one (closed afterwards): where native statements and COPY run."""
         transaction = self.current_transaction.get()
         if transaction is not None:
-            return list(await transaction.connection.fetch(sql, *args))
+            yield transaction.connection
+            return
         pool = self.pool
         if pool is not None:
-            return list(await pool.fetch(sql, *args))
-        connection = await self.get_new_connection()
+            async with pool.acquire() as pooled:
+                yield pooled
+            return
+        fresh = await self.get_new_connection()
         try:
-            return list(await connection.fetch(sql, *args))
+            yield fresh
         finally:
-            await connection.close()
+            await fresh.close()
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        """Run native SQL (``$1`` placeholders). Skips Piccolo's query compilation, which
+        cost more than the database on the single-row hot paths."""
+        async with self.connection() as connection:
+            return list(await connection.fetch(sql, *args))
 
 
 async def _keep_session(connection: Any) -> None:
@@ -279,15 +289,7 @@ async def copy_rows(
     if not isinstance(eng, LoopPoolPostgresEngine):
         await insert_rows(table, columns, pg_types, rows)
         return
-    transaction = eng.current_transaction.get()
-    if transaction is not None:
-        await transaction.connection.copy_records_to_table(table, records=rows, columns=columns)
-        return
-    pool = eng.pool
-    if pool is None:
-        await insert_rows(table, columns, pg_types, rows)
-        return
-    async with pool.acquire() as connection:
+    async with eng.connection() as connection:
         await connection.copy_records_to_table(table, records=rows, columns=columns)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -47,7 +47,6 @@ class NudgePlan:
 
     position: int
     offset: Offset
-    delta: timedelta | None  # the offset as elapsed time, unless it counts local days
     kind: str
     channel: str
     template: str
@@ -61,12 +60,10 @@ def plans_of(b: Behaviour) -> tuple[NudgePlan, ...]:
         offset = parse_offset(nudge.at)
         d = offset.duration
         after_due = offset.sign > 0 and d is not None and d.amount > 0
-        local_days = d is not None and d.calendar_days is not None
         out.append(
             NudgePlan(
                 position,
                 offset,
-                None if local_days else _elapsed(offset),
                 "follow_up" if after_due else "reminder",
                 nudge.channel,
                 nudge.template,
@@ -74,10 +71,6 @@ def plans_of(b: Behaviour) -> tuple[NudgePlan, ...]:
             )
         )
     return tuple(out)
-
-
-def _elapsed(offset: Offset) -> timedelta:
-    return offset.sign * offset.duration.exact if offset.duration else timedelta()
 
 
 def plan_step(
@@ -98,7 +91,7 @@ def plan_step(
     skipped = 0
     organization, enrollment, step = ids
     for p in plans:
-        at = due + p.delta if p.delta is not None else apply_offset(p.offset, due, tz)
+        at = apply_offset(p.offset, due, tz)
         if at < not_before:
             skipped += 1
             continue

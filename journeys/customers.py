@@ -662,11 +662,10 @@ async def erase_customer(tenant: Tenant, customer_id: UUID) -> Erasure:
                 },
             ).where(Customer.id == customer_id)
         # The rest runs on every call, so a repeat also stops anything that slipped in since.
-        active = await (
-            tenant.select(Enrollment, Enrollment.id)
-            .where(Enrollment.customer == customer_id)
-            .where(Enrollment.status == "active")
+        every = await tenant.select(Enrollment, Enrollment.id, Enrollment.status).where(
+            Enrollment.customer == customer_id
         )
+        active = [e for e in every if e["status"] == "active"]
         if active:
             await tenant.update(
                 Enrollment, {Enrollment.status: "cancelled", Enrollment.cancelled_at: moment}
@@ -682,9 +681,7 @@ async def erase_customer(tenant: Tenant, customer_id: UUID) -> Erasure:
             await tenant.update(Step, {Step.status: "cancelled"}).where(
                 Step.id.is_in([s["id"] for s in pending])
             )
-        every = await tenant.select(Enrollment, Enrollment.id).where(
-            Enrollment.customer == customer_id
-        )
+        # Every enrollment's unsent messages, for the same reason.
         stopped = await nudges.cancel_for_enrollments(
             tenant, [e["id"] for e in every], "customer_erased", moment
         )

@@ -43,9 +43,8 @@ from api.db import (
 from api.domain import FieldError
 from api.tenancy import Tenant
 from coaching import nudges
-from coaching.nudges import NUDGE_COLUMNS, NudgePlan, NudgeRow, plan_step, plans_of
-from coaching.nudges import PG_TYPES as NUDGE_TYPES
-from journeys.definition import Behaviour, JourneyDefinition
+from coaching.nudges import NUDGE_COLUMNS, NudgePlan, NudgeRow
+from journeys.definition import JourneyDefinition
 from journeys.durations import Duration
 from journeys.errors import (
     CustomerNotFound,
@@ -99,6 +98,8 @@ PG_TYPES = (
     "timestamptz", "timestamptz", "bool", "varchar", "timestamptz",
 )  # fmt: skip
 StepRow = tuple[UUID, UUID, UUID, UUID, str, int, datetime, datetime, bool, str, datetime]
+_DUE_AT = STEP_COLUMNS.index("due_at")
+_STEP_OF_NUDGE = NUDGE_COLUMNS.index("step")
 
 
 @dataclass(frozen=True)
@@ -107,24 +108,20 @@ class StepFacts:
     caller: grace, whether confirmation is expected, the messages, and the lead (how long
     before its due time the step must be planned, for its earliest message)."""
 
-    behaviours: dict[str, tuple[Duration, timedelta | None, bool, tuple[NudgePlan, ...]]]
+    behaviours: dict[str, tuple[Duration, bool, tuple[NudgePlan, ...]]]
     leads: dict[str, timedelta]
 
 
 def step_facts(definition: JourneyDefinition) -> StepFacts:
     """The :class:`StepFacts` of a definition."""
+    behaviours = definition.behaviours
     return StepFacts(
-        {b.key: _behaviour_facts(b) for b in definition.behaviours},
-        {b.key: lead_of(b) for b in definition.behaviours},
+        {
+            b.key: (grace_of(b), b.confirm is not None, nudges.plans_of(b))
+            for b in definition.behaviours
+        },
+        {b.key: lead_of(b) for b in behaviours},
     )
-
-
-def _behaviour_facts(
-    b: Behaviour,
-) -> tuple[Duration, timedelta | None, bool, tuple[NudgePlan, ...]]:
-    grace = grace_of(b)
-    elapsed = grace.exact if grace.calendar_days is None else None  # else: local days
-    return grace, elapsed, b.confirm is not None, plans_of(b)
 
 
 @dataclass
@@ -133,6 +130,7 @@ class Planned:
 
     steps: list[StepRow] = field(default_factory=list)
     nudges: list[NudgeRow] = field(default_factory=list)
+    steps_skipped: int = 0
     nudges_skipped: int = 0
 
 
@@ -163,10 +161,11 @@ def _plan(
         if plan_at >= end:
             return plan_at
         if due_from is not None and due < due_from:
+            out.steps_skipped += 1
             continue
-        grace, elapsed, confirmable, plans = facts.behaviours[key]
+        grace, confirmable, plans = facts.behaviours[key]
         step_id = new_id()
-        until = due + elapsed if elapsed is not None else shift(due, 1, grace, tz)
+        until = shift(due, 1, grace, tz)
         out.steps.append(
             (
                 step_id, organization, enrollment_id, customer, key, index, due,
@@ -174,7 +173,7 @@ def _plan(
             )
         )  # fmt: skip
         if plans and not holdout:
-            out.nudges_skipped += plan_step(
+            out.nudges_skipped += nudges.plan_step(
                 out.nudges, (organization, enrollment_id, step_id), due, plans, tz, now, now
             )
     return None
@@ -205,11 +204,11 @@ async def _write(planned: Planned, exclusive: bool) -> int:
     """
     if exclusive and isinstance(engine(), PostgresEngine):
         await copy_rows("step", STEP_COLUMNS, PG_TYPES, planned.steps)
-        await copy_rows("nudge", NUDGE_COLUMNS, NUDGE_TYPES, planned.nudges)
+        await copy_rows("nudge", NUDGE_COLUMNS, nudges.PG_TYPES, planned.nudges)
         return len(planned.steps)
     written = await _insert_steps(planned.steps)
-    nudges = [n for n in planned.nudges if str(n[3]) in written]
-    await insert_rows("nudge", NUDGE_COLUMNS, NUDGE_TYPES, nudges)
+    kept = [n for n in planned.nudges if str(n[_STEP_OF_NUDGE]) in written]
+    await insert_rows("nudge", NUDGE_COLUMNS, nudges.PG_TYPES, kept)
     return len(written)
 
 
@@ -239,7 +238,6 @@ async def enroll(
     if holdout is None:
         holdout = definition.holdout > 0 and _random.random() < definition.holdout
     end = now + horizon()
-    past = sum(1 for _ in occurrences(definition, anchors, tz, end=now))
     enrollment = tenant.new(
         Enrollment,
         customer=customer.id,
@@ -258,6 +256,8 @@ async def enroll(
         holdout, now, due_from=None if backfill else now,
     )  # fmt: skip
     enrollment.materialised_until = _horizon_after(end, upcoming, enrollment.ends_at)
+    # Every step already due was walked (its plan_at is before ``end``): skipped, or kept.
+    past = sum(s[_DUE_AT] < now for s in planned.steps) if backfill else planned.steps_skipped
     async with write_transaction():
         await enrollment.save()
         await _write(planned, exclusive=False)
