@@ -92,6 +92,7 @@ class BrokerSettings:
     url: str | None = None
     heartbeat_timeout_ms: int = 10_000
     worker_threads: int = 4
+    worker_slot: str | None = None  # set by `slipguard worker` for each supervised child
 
     @property
     def kind(self) -> str:
@@ -152,6 +153,7 @@ class SchedulerSettings:
 
     interval_seconds: float = 5.0
     step_horizon_hours: int = 48
+    embedded: bool = True  # `serve` without --workers runs the loop in-process
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,7 @@ def _broker(r: _Reader) -> BrokerSettings:
         url=url,
         heartbeat_timeout_ms=r.whole("BROKER_HEARTBEAT_TIMEOUT_MS", 10_000, minimum=1000),
         worker_threads=r.whole("WORKER_THREADS", 4, minimum=1),
+        worker_slot=r.text("WORKER_SLOT") or None,
     )
 
 
@@ -345,6 +348,7 @@ def load_settings(
         scheduler=SchedulerSettings(
             interval_seconds=r.number("SCHEDULER_INTERVAL_SECONDS", 5.0),
             step_horizon_hours=r.whole("STEP_HORIZON_HOURS", 48, minimum=1),
+            embedded=r.flag("SCHEDULER_EMBEDDED", True),
         ),
         intake=IntakeSettings(
             max_age_days=r.whole("SLIP_MAX_AGE_DAYS", 365, minimum=1),
@@ -354,6 +358,17 @@ def load_settings(
         ),
         default_phone_region=r.text("DEFAULT_PHONE_REGION", "US").upper(),
     )
+
+
+WORKER_SLOT = PREFIX + "WORKER_SLOT"
+
+
+def worker_environment(slot: int, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a supervised worker child: this process's (or ``base``), plus
+    its slot number, which the child reads back as ``broker.worker_slot``."""
+    env = dict(os.environ if base is None else base)
+    env[WORKER_SLOT] = str(slot)
+    return env
 
 
 @lru_cache(maxsize=1)

@@ -26,7 +26,6 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from api import db
 from api.auth import LOGIN_PATHS, PUBLIC_PATHS, AuthMiddleware, LoginRequired
 from api.controllers.customers import CustomerController
 from api.controllers.enrollments import EnrollmentController
@@ -34,10 +33,13 @@ from api.controllers.health import HealthController
 from api.controllers.identity import IdentityController
 from api.controllers.journeys import JourneyController
 from api.controllers.slips import SlipController
-from api.observability import RequestContextMiddleware, configure_logging
+from api.observability import RequestContextMiddleware
 from api.pages.auth import AuthPages
 from api.pages.staff import StaffPages
 from api.problems import EXCEPTION_HANDLERS
+from coaching import outbox as _outbox  # noqa: F401 - installs the step companion
+from core import db
+from core.logs import configure_logging
 from settings import Settings, get_settings
 
 HERE = Path(__file__).parent
@@ -66,17 +68,23 @@ def _login_redirect(request: Request[Any, Any, Any], _: LoginRequired) -> Respon
 
 
 def create_app(
-    settings: Settings | None = None, *, embedded_worker: bool | None = None
+    settings: Settings | None = None,
+    *,
+    embedded_worker: bool | None = None,
+    scheduler: bool | None = None,
 ) -> Litestar:
     """Build the application.
 
     ``embedded_worker`` (default: when no broker URL is set) runs Dramatiq worker threads
-    and the scheduler loop inside this process: the one-process embedded shape.
+    and, unless ``scheduler`` is false (default: ``SLIPGUARD_SCHEDULER_EMBEDDED``), the
+    scheduler loop inside this process: the one-process embedded shape.
     """
     settings = settings or get_settings()
     configure_logging(settings.server)
     if embedded_worker is None:
         embedded_worker = settings.broker.kind == "memory"
+    if scheduler is None:
+        scheduler = settings.scheduler.embedded
     secret = session_secret(settings)
 
     @asynccontextmanager
@@ -84,7 +92,7 @@ def create_app(
         from api.runtime import EmbeddedRuntime
 
         await db.start_pool(settings.database)
-        runtime = EmbeddedRuntime(settings) if embedded_worker else None
+        runtime = EmbeddedRuntime(settings, scheduler) if embedded_worker else None
         if runtime:
             await runtime.start(asyncio.get_running_loop())
         # Everything alive now (modules, routes, journey definitions) lives as long as the

@@ -14,8 +14,8 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from api.errors import InvalidCredentials
-from api.services import ROLES, Principal, authenticate_api_key, principal_for_user
+from core.errors import InvalidCredentials
+from core.identity import ROLES, Principal, authenticate_api_key, principal_for_user
 
 SESSION_USER = "uid"
 # Anchored: the auth middleware skips these, so a role declared on a route they matched

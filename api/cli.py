@@ -34,8 +34,9 @@ def settings_or_exit() -> Any:
 
 def run_db(work: Callable[[], Awaitable[T]]) -> T:
     """Run an async database task with the pool open, turning known errors into messages."""
-    from api import db
-    from api.domain import DomainError
+    import coaching.outbox  # noqa: F401 - installs the step companion (messages with steps)
+    from core import db
+    from core.errors import DomainError
 
     settings = settings_or_exit()
 
@@ -63,9 +64,16 @@ async def _migrate() -> int:
     """Apply all migrations; Piccolo's progress output goes to stderr, not stdout."""
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
-    from api.db import prepare_sqlite
+    from core.db import pre_release_schema, prepare_sqlite
 
-    prepare_sqlite(get_settings().database)
+    settings = get_settings()
+    prepare_sqlite(settings.database)
+    if await pre_release_schema():
+        raise click.ClickException(
+            f"the database {redact_url(settings.database.url)} was made by a pre-release "
+            "schema (before each context's migrations were squashed into one); it can hold "
+            "only trial data: move it aside or drop it, then run `slipguard migrate` again"
+        )
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         result = await run_forwards("all")
@@ -97,8 +105,8 @@ def migrate() -> None:
 @click.option("--admin-password", default=None, help="Password (generated and printed if omitted).")
 def init(slug: str, org_name: str, admin_email: str, admin_password: str | None) -> None:
     """Migrate, create an organisation and its admin, and print an admin API key."""
-    from api import services
-    from api.errors import OrganizationExists
+    from core import identity as services
+    from core.errors import OrganizationExists
 
     async def work() -> services.Bootstrap:
         await _migrate()
@@ -127,15 +135,15 @@ DEMO_STAFF = "staff@demo.example"
 @main.command()
 def demo() -> None:
     """Create the demo organisation once and print how to log in (kept in the data dir)."""
-    from api import services
-    from api.errors import OrganizationExists
+    from core import identity as services
+    from core.errors import OrganizationExists
 
     settings = settings_or_exit()
     saved = settings.data_dir / "demo-login.txt"
 
     async def work() -> services.Bootstrap | None:
-        from api.tenancy import Tenant
-        from journeys.demo import seed
+        from api.demo import seed
+        from core.tenancy import Tenant
 
         await _migrate()
         try:
@@ -174,8 +182,8 @@ def keys() -> None:
 @click.option("--name", required=True, help="What the key is for, e.g. 'front desk tablet'.")
 def keys_create(slug: str, role: str, name: str) -> None:
     """Create an API key and print only the key on stdout."""
-    from api import services
-    from api.tenancy import Tenant
+    from core import identity as services
+    from core.tenancy import Tenant
 
     async def work() -> str:
         org = await services.get_organization(slug)
@@ -189,8 +197,8 @@ def keys_create(slug: str, role: str, name: str) -> None:
 @click.option("--org", "slug", required=True, help="Organisation slug.")
 def keys_list(slug: str) -> None:
     """List API keys (prefix, role, name, last use, revocation)."""
-    from api import services
-    from api.tenancy import Tenant
+    from core import identity as services
+    from core.tenancy import Tenant
 
     async def work() -> list[Any]:
         org = await services.get_organization(slug)
@@ -209,8 +217,8 @@ def keys_list(slug: str) -> None:
 @click.argument("key_id", type=click.UUID)
 def keys_revoke(slug: str, key_id: Any) -> None:
     """Revoke an API key by id."""
-    from api import services
-    from api.tenancy import Tenant
+    from core import identity as services
+    from core.tenancy import Tenant
 
     async def work() -> None:
         org = await services.get_organization(slug)
@@ -237,8 +245,8 @@ def users_create(slug: str, email: str, role: str, name: str, password: str | No
     """Create a staff user who can log in to the pages."""
     import secrets
 
-    from api import services
-    from api.tenancy import Tenant
+    from core import identity as services
+    from core.tenancy import Tenant
 
     generated = None
     if password is None:
@@ -300,8 +308,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 @click.option("--threads", default=None, type=click.IntRange(1, 256), help="Threads per process.")
 def worker(processes: int, threads: int | None) -> None:
     """Run supervised Dramatiq worker processes (a child that dies is restarted)."""
-    from api.observability import configure_logging
     from coaching.supervisor import Supervisor, SupervisorConfig
+    from core.logs import configure_logging
 
     settings = settings_or_exit()
     if settings.broker.kind == "memory":
@@ -319,9 +327,9 @@ def worker(processes: int, threads: int | None) -> None:
 @main.command()
 def scheduler() -> None:
     """Run the scheduler loop (safe to run more than one)."""
-    from api import db
-    from api.observability import configure_logging
     from coaching.scheduler import run_scheduler
+    from core import db
+    from core.logs import configure_logging
 
     settings = settings_or_exit()
     configure_logging(settings.server)
@@ -356,9 +364,9 @@ def slips_import(path: str, slug: str, dry_run: bool, skip_invalid: bool) -> Non
     """Import a CSV of slips; re-importing the same file adds nothing (see README)."""
     from zoneinfo import ZoneInfo
 
-    from api import services as identity
-    from api.tenancy import Tenant
-    from journeys.slip_import import CsvProblem, ImportReport, import_csv
+    from core import identity
+    from core.tenancy import Tenant
+    from slips.importer import CsvProblem, ImportReport, import_csv
 
     with open(path, "rb") as fh:
         raw = fh.read()
@@ -452,8 +460,8 @@ def journeys_validate(paths: tuple[str, ...]) -> None:
 @click.argument("paths", nargs=-1, required=True)
 def journeys_load(slug: str, paths: tuple[str, ...]) -> None:
     """Load files (or folders); every file is validated first and nothing loads if any fails."""
-    from api import services as identity
-    from api.tenancy import Tenant
+    from core import identity
+    from core.tenancy import Tenant
     from journeys import services
     from journeys.definition import validate_source
 
@@ -501,10 +509,9 @@ def journeys_preview(
     limit: int,
 ) -> None:
     """Print the timeline a customer would get, in local and UTC time."""
-    from datetime import UTC, datetime
 
-    from api import services as identity
-    from api.tenancy import Tenant
+    from core import clock, identity
+    from core.tenancy import Tenant
     from journeys import services
 
     malformed = [a for a in anchors if "=" not in a]
@@ -520,7 +527,7 @@ def journeys_preview(
         org = await identity.get_organization(slug)
         _, _, definition = await services.current_definition(Tenant(org.id), key)
         tz = services.parse_timezone(timezone or org.timezone, "--tz")
-        when = services.parse_anchors(definition, given, datetime.now(UTC), field="--anchor")
+        when = services.parse_anchors(definition, given, clock.now(), field="--anchor")
         return tz, services.preview(definition, when, tz, locale, {"org_name": org.name}, limit)
 
     tz, steps = run_db(work)

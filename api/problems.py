@@ -22,7 +22,7 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from api.domain import DomainError
+from core.errors import DomainError
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://slipguard.dev/problems/"

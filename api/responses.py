@@ -10,9 +10,9 @@ from litestar import Request
 from litestar.response.base import ASGIResponse
 
 from api.auth import principal_of
-from api.db import NewRow, insert_rows
-from api.domain import DomainError, FieldError, Invalid
-from api.idempotency import Outcome, fingerprint, insert_once, replay, run_once
+from core.db import NewRow, insert_rows
+from core.errors import DomainError, FieldError, Invalid
+from core.idempotency import Outcome, fingerprint, insert_once, replay, run_once
 
 JSON = "application/json"
 

@@ -15,8 +15,9 @@ log = logging.getLogger("slipguard.runtime")
 class EmbeddedRuntime:
     """Starts and stops the in-process worker and scheduler with the app's lifespan."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, scheduler: bool = True) -> None:
         self.settings = settings
+        self.with_scheduler = scheduler
         self.worker: dramatiq.Worker | None = None
         self.stop_event = asyncio.Event()
         self.scheduler_task: asyncio.Task[None] | None = None
@@ -30,10 +31,14 @@ class EmbeddedRuntime:
         attach_loop(broker, loop)
         self.worker = dramatiq.Worker(broker, worker_threads=self.settings.broker.worker_threads)
         self.worker.start()
-        self.scheduler_task = asyncio.create_task(
-            run_scheduler(self.stop_event, self.settings.scheduler.interval_seconds)
+        if self.with_scheduler:
+            self.scheduler_task = asyncio.create_task(
+                run_scheduler(self.stop_event, self.settings.scheduler.interval_seconds)
+            )
+        log.info(
+            "embedded worker started",
+            extra={"scheduler": "in-process" if self.with_scheduler else "separate"},
         )
-        log.info("embedded worker and scheduler started")
 
     async def stop(self) -> None:
         """Stop the scheduler, then the worker (its threads may be awaiting this loop)."""

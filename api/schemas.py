@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
 
-from api.tables import ApiKey, Organization, StaffUser
+from core.schemas import Input
+from core.tables import ApiKey, Organization, StaffUser
 
-T = TypeVar("T")
 RoleName = Literal["staff", "manager", "admin"]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-
-
-class Input(msgspec.Struct, forbid_unknown_fields=True):
-    """Base of request bodies: unknown fields are an error, never silently ignored."""
 
 
 class OrganizationOut(msgspec.Struct):
@@ -106,10 +102,3 @@ class UserOut(msgspec.Struct):
             user.created_at,
             user.last_login_at,
         )
-
-
-class Page(msgspec.Struct, Generic[T]):
-    """A list response: items plus the cursor of the next page (None at the end)."""
-
-    items: list[T]
-    next_cursor: str | None = None

@@ -282,7 +282,7 @@ async def enroll_all(
     progress: Progress,
 ) -> tuple[int, float]:
     """Enroll every customer, at most ``concurrency`` at a time; returns (steps, seconds)."""
-    from journeys.enrollments import enroll
+    from journeys.enrollments.services import enroll
 
     pending = iter(customers)
     steps = 0
@@ -339,7 +339,8 @@ async def run_job() -> JobRun:
     steps while still advancing a batch of enrollments, e.g. in the weekly phase). Only the
     ``materialise_due`` calls are timed; the bench's own "anything left?" counts are not.
     """
-    from journeys.enrollments import horizon, materialise_due
+    from journeys.enrollments.jobs import materialise_due
+    from journeys.enrollments.planning import horizon
     from journeys.tables import Enrollment
 
     run = JobRun()
@@ -502,12 +503,14 @@ def raw_sqlite(path: Path, count: int, messages: int) -> list[Row]:
 
 async def bench(kind: str, url: str, customers: int, concurrency: int) -> Report:
     """Set up, measure and return the report for the database the settings point at."""
-    from api import db
+    import coaching.outbox  # noqa: F401 - plans the messages written with each step
     from api.cli import _migrate
-    from api.services import create_organization
-    from api.tenancy import Tenant
     from coaching.tables import Nudge
-    from journeys.enrollments import BATCH, horizon
+    from core import db
+    from core.identity import create_organization
+    from core.tenancy import Tenant
+    from journeys.enrollments.jobs import BATCH
+    from journeys.enrollments.planning import horizon
     from journeys.services import load_journey
     from journeys.tables import Enrollment, Journey, Step
     from settings import get_settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dramatiq
 
 import coaching.broker  # noqa: F401 - installs the configured broker before actors bind to it
+from coaching import outbox as _outbox  # noqa: F401 - installs the step companion
 from coaching import services
 
 

@@ -22,7 +22,7 @@ from dramatiq.asyncio import EventLoopThread, get_event_loop_thread, set_event_l
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO, Middleware
 
-from api.db import close_pool, start_pool
+from core.db import close_pool, start_pool
 from settings import BrokerSettings, get_settings
 
 log = logging.getLogger("slipguard.broker")

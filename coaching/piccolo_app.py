@@ -10,6 +10,6 @@ APP_CONFIG = AppConfig(
     app_name="coaching",
     migrations_folder_path=os.path.join(CURRENT_DIRECTORY, "piccolo_migrations"),
     table_classes=table_finder(modules=["coaching.tables"], exclude_imported=True),
-    migration_dependencies=["api.piccolo_app", "journeys.piccolo_app"],
+    migration_dependencies=["core.piccolo_app", "journeys.piccolo_app", "slips.piccolo_app"],
     commands=[],
 )

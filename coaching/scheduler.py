@@ -12,6 +12,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+import coaching.outbox  # noqa: F401 - installs the step companion the refill job needs
+from core.idempotency import purge
+from journeys.enrollments.jobs import materialise_due
+from settings import get_settings
+from slips.missed import detect_missed
+
 log = logging.getLogger("slipguard.scheduler")
 
 Job = Callable[[], Awaitable[int]]
@@ -49,24 +55,17 @@ async def run_scheduler(stop: asyncio.Event, interval: float) -> None:
 
 @register
 async def materialise_steps() -> int:
-    """Write steps that have come within the rolling horizon."""
-    from journeys.enrollments import materialise_due
-
+    """Write steps (and their messages) that have come within the rolling horizon."""
     return await materialise_due()
 
 
 @register
 async def detect_missed_steps() -> int:
-    """Close steps whose grace has passed without a confirmation."""
-    from journeys.enrollments import mark_missed
-
-    return len(await mark_missed())
+    """Close steps whose grace has passed without a confirmation, each with its slip."""
+    return len(await detect_missed())
 
 
 @register
 async def purge_idempotency_keys() -> int:
     """Forget idempotency keys past their retention (at least 24 h)."""
-    from api.idempotency import purge
-    from settings import get_settings
-
     return await purge(get_settings().intake.idempotency_hours)

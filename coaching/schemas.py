@@ -1,12 +1,18 @@
-"""Coaching API shapes."""
+"""Coaching API shapes: messages, and the views that add them to an enrollment or an erasure."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
+
+from journeys.customers.schemas import CustomerOut
+from journeys.schemas import EnrollmentOut, StepOut
+
+if TYPE_CHECKING:
+    from coaching.privacy import Erasure
 
 
 class NudgeOut(msgspec.Struct):
@@ -33,3 +39,31 @@ class NudgeOut(msgspec.Struct):
             row["template"], bool(row["unless_confirmed"]), row["due_at"], row["status"],
             row["reason"], row["attempts"], row["sent_at"],
         )  # fmt: skip
+
+
+class EnrollmentDetail(msgspec.Struct):
+    """An enrollment with its materialised steps and their messages."""
+
+    enrollment: EnrollmentOut
+    steps: list[StepOut]
+    nudges: list[NudgeOut]
+
+
+class ErasureOut(msgspec.Struct):
+    """What an erasure did; repeating it changes nothing and reports zero counts."""
+
+    customer: CustomerOut
+    enrollments_cancelled: int
+    steps_cancelled: int
+    nudges_cancelled: int
+    consent_records_kept: int
+
+    @classmethod
+    def of(cls, e: Erasure) -> ErasureOut:
+        return cls(
+            CustomerOut.of(e.customer),
+            e.enrollments_cancelled,
+            e.steps_cancelled,
+            e.nudges_cancelled,
+            e.consent_records_kept,
+        )

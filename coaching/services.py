@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import UTC, datetime
 
 from coaching.tables import WorkerHeartbeat
+from core import clock
+from settings import get_settings
 
 
 def worker_name() -> str:
     """This process's identity: host, pid and supervisor slot."""
-    slot = os.environ.get("SLIPGUARD_WORKER_SLOT")
+    slot = get_settings().broker.worker_slot
     suffix = f"/{slot}" if slot else ""
     return f"{socket.gethostname()}:{os.getpid()}{suffix}"
 
 
 async def record_heartbeat(worker: str, token: str) -> None:
     """Upsert the worker's heartbeat row (safe when two pings race)."""
-    row = WorkerHeartbeat(worker=worker, token=token, seen_at=datetime.now(UTC))
+    row = WorkerHeartbeat(worker=worker, token=token, seen_at=clock.now())
     await WorkerHeartbeat.insert(row).on_conflict(
         target=WorkerHeartbeat.worker,
         action="DO UPDATE",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shlex
 import signal
 import subprocess
@@ -20,12 +19,14 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from settings import WORKER_SLOT, worker_environment
+
 logger = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.2
 """Upper bound, in seconds, on how long a child exit or a stop request goes unnoticed."""
 
-SLOT_ENV_VAR = "SLIPGUARD_WORKER_SLOT"
+SLOT_ENV_VAR = WORKER_SLOT
 
 
 class SupervisorError(RuntimeError):
@@ -103,8 +104,7 @@ class Supervisor:
         self.request_stop()
 
     def _spawn(self, slot: _Slot) -> int:
-        env = dict(os.environ if self.config.env is None else self.config.env)
-        env[SLOT_ENV_VAR] = str(slot.index)
+        env = worker_environment(slot.index, self.config.env)
         try:
             slot.proc = subprocess.Popen(self.config.command, env=env)
         except OSError as exc:

@@ -13,7 +13,7 @@ import threading
 
 import dramatiq
 
-from api.observability import configure_logging
+from core.logs import configure_logging
 from settings import get_settings
 
 

@@ -26,11 +26,12 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
-from api.domain import FieldError
+from core.errors import FieldError
 from journeys import templates
 from journeys.durations import SyntaxProblem, parse_duration, parse_offset, parse_time
 from journeys.errors import DefinitionInvalid
 from journeys.sms import segments
+from journeys.vocabulary import STAGES, Channel, Deficit, RootCause
 
 KEY = r"^[a-z0-9][a-z0-9-]{0,63}$"
 NAME = r"^[a-z_][a-z0-9_]{0,31}$"
@@ -45,10 +46,6 @@ Keyword = Annotated[
     msgspec.Meta(pattern=r"^[A-Za-z0-9]{1,20}$", description="one word of 1-20 letters and digits"),
 ]
 
-Deficit = Literal["role_clarity", "ability", "motivation", "forgetfulness", "financial", "other"]
-RootCause = Literal[
-    "technology", "process", "physical_environment", "customer", "other_customers", "employee"
-]
 # Twilio and carriers act on these themselves; a journey may not claim them for confirmations.
 RESERVED_KEYWORDS = {
     "STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "REVOKE", "OPTOUT", "CANCEL",
@@ -84,7 +81,7 @@ class Nudge(Strict, kw_only=True, frozen=True):
     """A message relative to the step's due time (``due - 1d``, ``due``, ``due + 2h``)."""
 
     at: str
-    channel: Literal["sms", "email"]
+    channel: Channel
     template: Key
     unless: Literal["confirmed"] | None = None
 
@@ -127,9 +124,7 @@ class JourneyDefinition(Strict, kw_only=True, frozen=True):
     key: Key
     title: Title
     description: Text = ""
-    stages: list[Name] = msgspec.field(
-        default_factory=lambda: ["pre_encounter", "encounter", "post_encounter"]
-    )
+    stages: list[Name] = msgspec.field(default_factory=lambda: list(STAGES))
     anchors: Annotated[list[Name], msgspec.Meta(min_length=1)] = msgspec.field(
         default_factory=lambda: ["start"]
     )

@@ -1,6 +1,8 @@
 """Journey-context errors: definitions, customers, consent, enrollments, steps."""
 
-from api.domain import Conflict, DomainError, FieldError, Invalid, NotFound
+from __future__ import annotations
+
+from core.errors import Conflict, DomainError, FieldError, Invalid, NotFound
 
 
 class JourneysError(DomainError):
@@ -36,6 +38,10 @@ class CustomerRefExists(Conflict, JourneysError):
 class CustomerErased(Conflict, JourneysError):
     """The customer's personal data was erased; the record can no longer change."""
 
+    @classmethod
+    def of(cls, customer_id: object) -> CustomerErased:
+        return cls(f"customer {customer_id} was erased; the record can no longer change")
+
 
 class EnrollmentInvalid(Invalid, JourneysError):
     """Enrollment input is not acceptable (anchors, journey, customer)."""
@@ -51,18 +57,3 @@ class StepNotFound(NotFound, JourneysError):
 
 class StepClosed(Conflict, JourneysError):
     """The step was cancelled or excused and cannot be completed."""
-
-
-class SlipInvalid(Invalid, JourneysError):
-    """A slip names an unknown journey, behaviour or failure mode, or has bad values."""
-
-
-class SlipNotFound(NotFound, JourneysError):
-    """No such slip in the organisation."""
-
-
-class SlipLocked(JourneysError):
-    """The slip can no longer be changed by this caller."""
-
-    kind = "forbidden"
-    title = "Not allowed"

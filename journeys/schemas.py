@@ -9,8 +9,7 @@ from uuid import UUID
 
 import msgspec
 
-from api.schemas import Input
-from coaching.schemas import NudgeOut
+from core.schemas import Input
 from journeys.definition import Validation
 from journeys.tables import Enrollment, Journey, JourneyVersion, Step
 
@@ -146,14 +145,6 @@ class EnrollmentCreated(msgspec.Struct):
     past_steps_backfilled: int
     nudges_planned: int
     past_nudges_skipped: int
-
-
-class EnrollmentDetail(msgspec.Struct):
-    """An enrollment with its materialised steps and their messages."""
-
-    enrollment: EnrollmentOut
-    steps: list[StepOut]
-    nudges: list[NudgeOut]
 
 
 class CompleteIn(Input):

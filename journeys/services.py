@@ -8,9 +8,10 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from api.db import write_transaction
-from api.domain import FieldError
-from api.tenancy import Tenant
+from core import clock
+from core.db import write_transaction
+from core.errors import FieldError
+from core.tenancy import Tenant
 from journeys import templates
 from journeys.definition import (
     JourneyDefinition,
@@ -77,7 +78,7 @@ async def load_journey(
             {
                 Journey.current_version: version,
                 Journey.title: definition.title,
-                Journey.updated_at: datetime.now(UTC),
+                Journey.updated_at: clock.now(),
             },
         ).where(Journey.id == journey.id)
         journey.current_version = version

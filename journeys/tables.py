@@ -13,7 +13,7 @@ from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from api.tables import ApiKey, Organization, StaffUser
+from core.tables import ApiKey, Organization, StaffUser
 
 
 class Journey(Table):
@@ -123,35 +123,3 @@ class Step(Table):
     completed_at = Timestamptz(null=True, default=None)
     completed_via = Varchar(length=32, null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
-
-
-class Slip(Table):
-    """A customer error: one tick mark on the manager's sheet (logged, reported or detected)."""
-
-    id = UUID(primary_key=True)
-    organization = ForeignKey(
-        references=Organization, null=False, on_delete=OnDelete.cascade, index=True
-    )
-    journey = ForeignKey(references=Journey, null=False, on_delete=OnDelete.cascade)
-    journey_version = ForeignKey(references=JourneyVersion, null=False, on_delete=OnDelete.restrict)
-    behaviour = Varchar(length=64)
-    failure_mode = Varchar(length=64, null=True, default=None)
-    root_cause = Varchar(length=32, null=True, default=None)
-    deficit = Varchar(length=32, null=True, default=None)
-    stage = Varchar(length=32)
-    severity = Integer()
-    source = Varchar(length=8)  # staff | system | customer | import
-    customer = ForeignKey(references=Customer, null=True, on_delete=OnDelete.set_null)
-    enrollment = ForeignKey(references=Enrollment, null=True, on_delete=OnDelete.set_null)
-    step = ForeignKey(references=Step, null=True, on_delete=OnDelete.set_null)
-    reporter_user = ForeignKey(references=StaffUser, null=True, on_delete=OnDelete.set_null)
-    reporter_key = ForeignKey(references=ApiKey, null=True, on_delete=OnDelete.set_null)
-    site = Varchar(length=100, null=True, default=None)
-    channel = Varchar(length=32, null=True, default=None)
-    note = Text(default="")
-    occurred_at = Timestamptz(index=True)
-    created_at = Timestamptz(default=TimestamptzNow())
-    updated_at = Timestamptz(default=TimestamptzNow())
-    idempotency_key = Varchar(length=200, null=True, default=None)
-    voided_at = Timestamptz(null=True, default=None)
-    void_reason = Varchar(length=200, null=True, default=None)

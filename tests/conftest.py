@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -33,11 +35,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=["sqlite", "postgres"],
         help="database engine for the whole run",
     )
+    parser.addoption(
+        "--clock-shift",
+        default=os.environ.get("SLIPGUARD_TEST_CLOCK_SHIFT", ""),
+        help="run with this process's clock moved ahead, e.g. 35d or 400d7h (time keeps "
+        "running): a test that only passes on today's date fails",
+    )
+
+
+def parse_shift(text: str) -> timedelta:
+    """``400d7h`` (days, hours, minutes) as a duration; empty means none."""
+    match = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?", text.strip())
+    if match is None:
+        raise pytest.UsageError(f"--clock-shift: expected e.g. 35d or 400d7h, got {text!r}")
+    days, hours, minutes = (int(g or 0) for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Point settings at a fresh database before anything imports piccolo_conf."""
     from tests.support import services
+
+    shift = parse_shift(config.getoption("--clock-shift"))
+    if shift:
+        import time_machine
+
+        # Everything in this process (tests and the app under test) sees the moved clock;
+        # servers and subprocesses keep the real one.
+        traveller = time_machine.travel(datetime.now(UTC) + shift, tick=True)
+        traveller.start()
+        _state["clock"] = (shift, traveller)
 
     tmp = Path(tempfile.mkdtemp(prefix="slipguard-test-"))
     _state["tmp"] = tmp
@@ -75,6 +102,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     from tests.support import services
 
+    if "clock" in _state:
+        _state.pop("clock")[1].stop()
     if "pg" in _state:
         server, name = _state.pop("pg")
         try:
@@ -85,10 +114,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_state.get("tmp", ""), ignore_errors=True)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     from settings import get_settings, redact_url
 
-    return f"slipguard database: {redact_url(get_settings().database.url)}"
+    lines = [f"slipguard database: {redact_url(get_settings().database.url)}"]
+    if "clock" in _state:
+        lines.append(
+            f"slipguard clock moved ahead by {_state['clock'][0]}: now is {datetime.now(UTC)}"
+        )
+    return lines
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +136,9 @@ def settings() -> Any:
 def app(settings: Any) -> Any:
     from api.app import create_app
 
-    return create_app(settings)
+    # No scheduler loop: it would sweep the database every test shares, so tests call the
+    # jobs themselves, for their own organisation.
+    return create_app(settings, scheduler=False)
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +164,7 @@ class Org:
 
     @property
     def tenant(self) -> Any:
-        from api.tenancy import Tenant
+        from core.tenancy import Tenant
 
         return Tenant(self.id)
 
@@ -138,8 +174,8 @@ class Org:
 
 async def make_org(prefix: str = "org") -> Org:
     """Create an organisation with users and keys for every role."""
-    from api import services
-    from api.tenancy import Tenant
+    from core import identity as services
+    from core.tenancy import Tenant
 
     slug = f"{prefix}-{secrets.token_hex(4)}"
     password = "correct horse battery"
@@ -254,7 +290,8 @@ def live_server() -> Iterator[LiveServer]:
     """The embedded shape (API + in-process worker + scheduler) as a user would run it."""
     from tests.support.services import free_port as pick
 
-    server = LiveServer(pick(), dict(os.environ))
+    # The in-process worker runs; the scheduler does not (it would sweep the shared database).
+    server = LiveServer(pick(), {**os.environ, "SLIPGUARD_SCHEDULER_EMBEDDED": "false"})
     try:
         server.wait_ready()
         yield server
@@ -306,7 +343,7 @@ async def browser() -> AsyncIterator[Any]:
 @pytest.fixture(scope="session", autouse=True)
 async def db_pool(settings: Any) -> AsyncIterator[None]:
     """A pool for the tests' own loop (the app under test runs its own loop and pool)."""
-    from api import db
+    from core import db
 
     await db.start_pool(settings.database)
     yield

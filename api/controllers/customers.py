@@ -9,17 +9,19 @@ from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import principal_of, requires
-from api.pagination import DEFAULT_LIMIT
-from api.schemas import Page
-from journeys import customers
-from journeys.customer_schemas import (
+from coaching import privacy
+from coaching.schemas import ErasureOut
+from core.pagination import DEFAULT_LIMIT
+from core.schemas import Page
+from journeys.customers import consent
+from journeys.customers import records as customers
+from journeys.customers.schemas import (
     ConsentIn,
     ConsentOut,
     CustomerDetailOut,
     CustomerIn,
     CustomerOut,
     CustomerPatch,
-    ErasureOut,
 )
 
 AnyRequest = Request[Any, Any, Any]
@@ -29,7 +31,7 @@ async def _detail(request: AnyRequest, customer_id: UUID) -> CustomerDetailOut:
     tenant = principal_of(request).tenant
     customer = await customers.get_customer(tenant, customer_id)
     return CustomerDetailOut.with_consent(
-        customer, await customers.current_consent(tenant, customer_id)
+        customer, await consent.current_consent(tenant, customer_id)
     )
 
 
@@ -81,7 +83,7 @@ class CustomerController(Controller):
         self, request: AnyRequest, customer_id: FromPath[UUID], data: JSONBody[ConsentIn]
     ) -> ConsentOut:
         """Record a consent decision; history is append-only and the latest record counts."""
-        record = await customers.add_consent(principal_of(request).tenant, customer_id, data)
+        record = await consent.add_consent(principal_of(request).tenant, customer_id, data)
         return ConsentOut.of(record)
 
     @get("/{customer_id:uuid}/consents", opt=requires("staff"))
@@ -89,7 +91,7 @@ class CustomerController(Controller):
         self, request: AnyRequest, customer_id: FromPath[UUID]
     ) -> Page[ConsentOut]:
         """Every consent record of the customer, oldest first."""
-        records = await customers.consent_history(principal_of(request).tenant, customer_id)
+        records = await consent.consent_history(principal_of(request).tenant, customer_id)
         return Page(items=[ConsentOut.of(r) for r in records])
 
     @get("/{customer_id:uuid}/export", opt=requires("manager"))
@@ -97,11 +99,11 @@ class CustomerController(Controller):
         self, request: AnyRequest, customer_id: FromPath[UUID]
     ) -> dict[str, Any]:
         """Everything held about the customer as JSON (GDPR access and portability)."""
-        return await customers.export_customer(principal_of(request).tenant, customer_id)
+        return await privacy.export_customer(principal_of(request).tenant, customer_id)
 
     @post("/{customer_id:uuid}/erase", opt=requires("admin"), status_code=200)
     async def erase_customer(self, request: AnyRequest, customer_id: FromPath[UUID]) -> ErasureOut:
         """Erase personal data and cancel planned steps; consent proof is kept. Idempotent."""
         return ErasureOut.of(
-            await customers.erase_customer(principal_of(request).tenant, customer_id)
+            await privacy.erase_customer(principal_of(request).tenant, customer_id)
         )

@@ -9,14 +9,13 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import principal_of, requires
-from api.schemas import Page
-from coaching import nudges
-from coaching.schemas import NudgeOut
-from journeys import enrollments
+from coaching import outbox
+from coaching.schemas import EnrollmentDetail, NudgeOut
+from core.schemas import Page
+from journeys.enrollments import services as enrollments
 from journeys.schemas import (
     CompleteIn,
     EnrollmentCreated,
-    EnrollmentDetail,
     EnrollmentIn,
     EnrollmentOut,
     StepOut,
@@ -80,7 +79,7 @@ class EnrollmentController(Controller):
         tenant = principal_of(request).tenant
         enrollment = await enrollments.get_enrollment(tenant, enrollment_id)
         steps = await enrollments.steps_of(tenant, enrollment_id)
-        planned = await nudges.nudges_of(tenant, [enrollment_id])
+        planned = await outbox.nudges_of(tenant, [enrollment_id])
         (out,) = await _out(request, [enrollment])
         return EnrollmentDetail(
             out, [StepOut.of(s) for s in steps], [NudgeOut.of(n) for n in planned]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Response, get
 
-from api import db
+from core import clock, db
 
 
 def _age(now: datetime, seen: Any) -> float:
@@ -49,7 +49,7 @@ class HealthController(Controller):
             ok = False
             checks["broker"] = f"unreachable: {type(exc).__name__}"
         if checks["database"] == "ok":
-            now = datetime.now(UTC)
+            now = clock.now()
             checks["workers"] = [
                 {
                     "worker": h["worker"],

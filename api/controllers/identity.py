@@ -8,7 +8,6 @@ from uuid import UUID
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
-from api import services
 from api.auth import principal_of, requires
 from api.schemas import (
     ApiKeyCreated,
@@ -16,10 +15,11 @@ from api.schemas import (
     ApiKeyOut,
     MeOut,
     OrganizationOut,
-    Page,
     UserIn,
     UserOut,
 )
+from core import identity as services
+from core.schemas import Page
 
 AnyRequest = Request[Any, Any, Any]
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
-from api import services as identity
 from api.auth import principal_of, requires
-from api.domain import FieldError, Invalid
-from api.schemas import Page
+from core import clock, identity
+from core.errors import FieldError, Invalid
+from core.schemas import Page
 from journeys import services
 from journeys.definition import json_schema
 from journeys.schemas import (
@@ -99,7 +98,7 @@ class JourneyController(Controller):
         org = await identity.organization_by_id(p.org_id)
         tz = services.parse_timezone(timezone or org.timezone)
         given = {k: v for k, v in request.query_params.items() if k in definition.anchors}
-        anchors = services.parse_anchors(definition, given, datetime.now(UTC), field="query")
+        anchors = services.parse_anchors(definition, given, clock.now(), field="query")
         steps = services.preview(definition, anchors, tz, locale, {"org_name": org.name})
         return {
             "journey": journey_key,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -13,12 +12,11 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response.base import ASGIResponse
 
 from api.auth import principal_of, requires
-from api.db import NewRow
 from api.responses import create_once, idempotent
-from api.schemas import Page
-from api.services import Principal
-from journeys import slips
-from journeys.slip_schemas import (
+from api.slip_intake import preparer, reporter_of, slip_input
+from core.schemas import Page
+from slips import corrections, writes
+from slips.schemas import (
     ItemError,
     ItemResultOut,
     SlipBatchIn,
@@ -31,27 +29,6 @@ from journeys.slip_schemas import (
 
 AnyRequest = Request[Any, Any, Any]
 BATCH_BODY_LIMIT = 4 * 1024 * 1024  # 1,000 items with long notes
-
-
-def reporter_of(p: Principal) -> slips.Reporter:
-    """The slip reporter for a principal (a staff user or an API key)."""
-    return slips.Reporter(user_id=p.user_id, api_key_id=p.api_key_id)
-
-
-def slip_input(data: SlipIn, key: str | None = None) -> slips.SlipInput:
-    """The service input for a request body."""
-    fields = {f: getattr(data, f) for f in SlipIn.__struct_fields__}
-    return slips.SlipInput(**fields, key=key)
-
-
-def preparer(p: Principal, data: SlipIn) -> Callable[[], Awaitable[tuple[SlipOut, NewRow]]]:
-    """For :func:`create_once`: validate the posted slip into its response and row."""
-
-    async def prepare() -> tuple[SlipOut, NewRow]:
-        slip = await slips.prepare_slip(p.tenant, slip_input(data), reporter_of(p))
-        return SlipOut.of(slip), slips.as_new_row(slip)
-
-    return prepare
 
 
 class SlipController(Controller):
@@ -81,7 +58,7 @@ class SlipController(Controller):
 
         async def work() -> SlipBatchOut:
             items = [slip_input(item, item.key) for item in data.items]
-            results = await slips.record_batch(p.tenant, items, reporter_of(p))
+            results = await writes.record_batch(p.tenant, items, reporter_of(p))
             out = [
                 ItemResultOut(
                     r.index,
@@ -119,17 +96,19 @@ class SlipController(Controller):
         limit: FromQuery[int] = 50,
     ) -> Page[SlipOut]:
         """Slips, oldest first, filtered; voided slips only with include_voided=true."""
-        f = slips.SlipFilter(
+        f = corrections.SlipFilter(
             journey, behaviour, failure_mode, root_cause, site, source, reporter_user,
             reporter_key, customer_id, since, until, include_voided,
         )  # fmt: skip
-        items, next_cursor = await slips.list_slips(principal_of(request).tenant, f, cursor, limit)
+        items, next_cursor = await corrections.list_slips(
+            principal_of(request).tenant, f, cursor, limit
+        )
         return Page(items=[SlipOut.of(s) for s in items], next_cursor=next_cursor)
 
     @get("/{slip_id:uuid}", opt=requires("staff"))
     async def detail(self, request: AnyRequest, slip_id: FromPath[UUID]) -> SlipOut:
         """One slip."""
-        return SlipOut.of(await slips.get_slip(principal_of(request).tenant, slip_id))
+        return SlipOut.of(await corrections.get_slip(principal_of(request).tenant, slip_id))
 
     @patch("/{slip_id:uuid}", opt=requires("staff"))
     async def correct(
@@ -137,7 +116,7 @@ class SlipController(Controller):
     ) -> SlipOut:
         """Correct a slip (staff: their own, within the edit window; managers: any)."""
         p = principal_of(request)
-        slip = await slips.correct_slip(
+        slip = await corrections.correct_slip(
             p.tenant, slip_id, data.changes(), reporter_of(p), p.has_role("manager")
         )
         return SlipOut.of(slip)
@@ -148,7 +127,7 @@ class SlipController(Controller):
     ) -> SlipOut:
         """Void a slip: kept for audit, left out of every count."""
         p = principal_of(request)
-        slip = await slips.void_slip(
+        slip = await corrections.void_slip(
             p.tenant, slip_id, data.reason, reporter_of(p), p.has_role("manager")
         )
         return SlipOut.of(slip)

@@ -8,9 +8,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from api import services
 from api.auth import SESSION_USER, principal_of, requires
-from api.errors import InvalidCredentials
+from core import identity as services
+from core.errors import InvalidCredentials
 
 AnyRequest = Request[Any, Any, Any]
 

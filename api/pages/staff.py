@@ -18,11 +18,13 @@ from litestar.response import Template
 from litestar.response.base import ASGIResponse
 
 from api.auth import principal_of, requires
-from api.controllers.slips import preparer, reporter_of
 from api.responses import create_once
-from journeys import customers, slip_stats, slips
-from journeys.slip_schemas import SlipIn, SlipOut
+from api.slip_intake import preparer, reporter_of
+from journeys.customers import records as customers
 from journeys.tables import Customer
+from slips import corrections
+from slips import stats as slip_stats
+from slips.schemas import SlipIn, SlipOut
 
 AnyRequest = Request[Any, Any, Any]
 SEARCH_LIMIT = 8
@@ -88,7 +90,7 @@ class StaffPages(Controller):
     async def undo(self, request: AnyRequest, slip_id: FromPath[UUID]) -> SlipOut:
         """Void a slip the signed-in user logged (within the edit window)."""
         p = principal_of(request)
-        slip = await slips.void_slip(p.tenant, slip_id, UNDO_REASON, reporter_of(p), False)
+        slip = await corrections.void_slip(p.tenant, slip_id, UNDO_REASON, reporter_of(p), False)
         return SlipOut.of(slip)
 
     @get("/customers")

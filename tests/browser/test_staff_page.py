@@ -11,11 +11,11 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from api.tables import IdempotencyRecord
-from journeys import customers
+from core.tables import IdempotencyRecord
 from journeys import services as journeys
-from journeys.customer_schemas import CustomerIn
-from journeys.tables import Slip
+from journeys.customers import records as customers
+from journeys.customers.schemas import CustomerIn
+from slips.tables import Slip
 from tests.conftest import LiveServer, Org
 
 LIBRARY = Path(__file__).resolve().parents[2] / "journeys" / "library"

@@ -9,9 +9,9 @@ from uuid import UUID, uuid4
 
 from litestar.routes import HTTPRoute
 
-from api.tables import Organization
-from api.tenancy import Tenant
-from journeys import customers
+from core.tables import Organization
+from core.tenancy import Tenant
+from journeys.customers import consent
 from journeys.tables import ConsentRecord, Customer, Enrollment, Journey, JourneyVersion, Step
 from tests.conftest import Org
 from tests.integration.test_identity_api import assert_problem
@@ -218,8 +218,8 @@ async def test_consent_history_is_appended_and_the_latest_record_counts(
     customer = await create(client, org, phone="+14155550132", consent=[granted()])
     cid = customer["id"]
     tenant = Tenant(org.id)
-    assert await customers.may_contact(tenant, UUID(cid), "sms", "informational")
-    assert not await customers.may_contact(tenant, UUID(cid), "sms", "marketing")
+    assert await consent.may_contact(tenant, UUID(cid), "sms", "informational")
+    assert not await consent.may_contact(tenant, UUID(cid), "sms", "marketing")
 
     revoke = {**granted(), "status": "revoked", "source": "sms_keyword", "evidence": "STOP"}
     r = await client.post(f"{BASE}/{cid}/consents", headers=org.auth("staff"), json=revoke)
@@ -231,11 +231,11 @@ async def test_consent_history_is_appended_and_the_latest_record_counts(
         ("sms", "informational", "revoked")
     ]
     assert current[0]["recorded_at"] == record["recorded_at"]
-    assert not await customers.may_contact(tenant, UUID(cid), "sms", "informational")
+    assert not await consent.may_contact(tenant, UUID(cid), "sms", "informational")
 
     r = await client.post(f"{BASE}/{cid}/consents", headers=org.auth("staff"), json=granted())
     assert r.status_code == 201
-    assert await customers.may_contact(tenant, UUID(cid), "sms", "informational")
+    assert await consent.may_contact(tenant, UUID(cid), "sms", "informational")
     history = (await client.get(f"{BASE}/{cid}/consents", headers=org.auth("staff"))).json()
     statuses = [i["status"] for i in history["items"]]
     assert statuses == ["granted", "revoked", "granted"]
@@ -251,7 +251,7 @@ async def test_consent_history_is_appended_and_the_latest_record_counts(
 
     # Without the phone there is no one to text, whatever the consent says.
     await client.patch(f"{BASE}/{cid}", headers=org.auth("staff"), json={"phone": None})
-    assert not await customers.may_contact(tenant, UUID(cid), "sms", "informational")
+    assert not await consent.may_contact(tenant, UUID(cid), "sms", "informational")
 
 
 async def test_search_matches_names_ref_and_phone_case_insensitively(
@@ -473,7 +473,7 @@ async def test_erasure_blanks_personal_data_keeps_consent_and_cancels_plans(
         await client.post(f"{BASE}/{cid}/consents", headers=org.auth("staff"), json=granted()),
         409,
     )
-    assert not await customers.may_contact(Tenant(org.id), UUID(cid), "sms", "informational")
+    assert not await consent.may_contact(Tenant(org.id), UUID(cid), "sms", "informational")
     found = await client.get(BASE, headers=org.auth("staff"), params={"q": "P-42"})
     assert found.json()["items"] == []
     # The record itself stays readable (blank), and so does the consent proof.

@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from journeys import enrollments
+from journeys.enrollments import jobs
+from journeys.enrollments import services as enrollments
 from journeys.tables import Customer, Step
+from slips import missed
 from tests.conftest import Org
 
 LIBRARY = Path(__file__).resolve().parents[2] / "journeys" / "library"
@@ -206,13 +208,13 @@ async def test_anchor_errors_and_past_anchor_policy(client: Any, org: Org) -> No
         json={**body, "anchors": {"appointment": past}, "backfill": True},
     )
     assert r.json()["steps_created"] == 1 and r.json()["past_steps_backfilled"] == 1
-    missed = await enrollments.mark_missed()
+    newly_missed = await missed.detect_missed(organization=org.id)
     step = (
         await client.get(
             f"/api/v1/enrollments/{r.json()['enrollment']['id']}", headers=org.auth("staff")
         )
     ).json()["steps"][0]
-    assert step["status"] == "missed" and step["id"] in {str(m) for m in missed}
+    assert step["status"] == "missed" and step["id"] in {str(m) for m in newly_missed}
     # a late confirmation still counts, and a second one changes nothing
     done = await client.post(
         f"/api/v1/steps/{step['id']}/complete", headers=org.auth("staff"), json={"via": "staff"}
@@ -249,7 +251,10 @@ async def test_cancel_cancels_pending_steps_and_closed_steps_cannot_complete(
         f"/api/v1/steps/{steps[0]['id']}/complete", headers=org.auth("staff"), json={}
     )
     assert r.status_code == 409
-    assert await enrollments.materialise_due(now=datetime.now(UTC) + timedelta(days=5)) >= 0
+    assert (
+        await jobs.materialise_due(now=datetime.now(UTC) + timedelta(days=5), organization=org.id)
+        >= 0
+    )
     after = await Step.count().where(Step.enrollment == enrollment_id)
     assert after == len(steps), "a cancelled enrollment gets no new steps"
 
@@ -263,8 +268,10 @@ async def test_scheduler_job_fills_the_horizon_idempotently(org: Org) -> None:
     done = await enrollments.enroll(org.tenant, c.id, "tenancy-check", {}, now=now)
     for day in range(0, 40):
         moment = now + timedelta(days=day)
-        await enrollments.materialise_due(now=moment)
-        await enrollments.materialise_due(now=moment)  # a second scheduler, same instant
+        await jobs.materialise_due(now=moment, organization=org.id)
+        await jobs.materialise_due(
+            now=moment, organization=org.id
+        )  # a second scheduler, same instant
     steps = await enrollments.steps_of(org.tenant, done.enrollment.id)
     assert [s.occurrence for s in steps] == list(range(30))
     local = {

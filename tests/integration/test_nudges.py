@@ -8,9 +8,11 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from coaching.nudges import plans_of
+from coaching.outbox import plans_of
 from coaching.tables import Nudge
-from journeys import enrollments, services
+from journeys import services
+from journeys.enrollments import jobs, planning
+from journeys.enrollments import services as enrollments
 from journeys.schedule import apply_offset, occurrences
 from journeys.tables import Step
 from tests.conftest import Org
@@ -117,7 +119,7 @@ async def test_holdout_customers_get_steps_but_no_messages(client: Any, org: Org
     eid = UUID(created["enrollment"]["id"])
     # ...and neither does the rolling horizon later on.
     later = datetime.now(UTC) + timedelta(days=6)
-    assert await enrollments.materialise_due(now=later) >= 1
+    assert await jobs.materialise_due(now=later, organization=org.id) >= 1
     assert await Step.count().where(Step.enrollment == eid) > created["steps_created"]
     assert await Nudge.count().where(Nudge.enrollment == eid) == 0
 
@@ -156,11 +158,11 @@ async def test_messages_days_before_a_step_are_planned_a_horizon_ahead_of_them(
     wanted = sorted(
         apply_offset(p.offset, visit.due_at, tz) for p in plans_of(definition.behaviours[0])
     )
-    horizon = enrollments.horizon()
+    horizon = planning.horizon()
     eid = done.enrollment.id
     for hours in range(0, 21 * 24, 11):  # an irregular tick
         now = enrolled + timedelta(hours=hours)
-        await enrollments.materialise_due(now=now)
+        await jobs.materialise_due(now=now, organization=org.id)
         stored = sorted(
             r["due_at"] for r in await Nudge.select(Nudge.due_at).where(Nudge.enrollment == eid)
         )
@@ -211,7 +213,7 @@ async def test_deleting_a_customer_or_organisation_deletes_steps_and_messages(
 ) -> None:
     """Steps and messages keep copies of their enrollment's customer and organisation
     without keys of their own (PostgreSQL): the enrollment's cascade must remove them."""
-    from api.tables import Organization
+    from core.tables import Organization
     from journeys.tables import Customer
 
     start = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
@@ -241,7 +243,8 @@ async def test_a_message_without_an_organisation_is_refused() -> None:
     table class and the database (bulk writes bypass the class) refuse a row without it."""
     import pytest
 
-    from api.db import new_id, run_sql
+    from core.db import run_sql
+    from core.ids import new_id
 
     with pytest.raises(ValueError, match="organization"):
         Nudge(kind="reminder", channel="sms", template="t", due_at=datetime.now(UTC))

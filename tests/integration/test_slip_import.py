@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from journeys import services as journeys
-from journeys.tables import Slip
+from slips.tables import Slip
 from tests.integration.test_cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,11 +15,11 @@ SAMPLE = ROOT / "docs" / "samples" / "slips.csv"
 
 
 async def new_org() -> tuple[str, Any]:
-    from api import services
+    from core import identity as services
 
     slug = f"csv-{secrets.token_hex(3)}"
     org = await services.create_organization(slug, "CSV Clinic", "Europe/London")
-    tenant = __import__("api.tenancy", fromlist=["Tenant"]).Tenant(org.id)
+    tenant = __import__("core.tenancy", fromlist=["Tenant"]).Tenant(org.id)
     text = (ROOT / "journeys" / "library" / "hypertension-adherence.yaml").read_text()
     await journeys.load_journey(tenant, text)
     return slug, org

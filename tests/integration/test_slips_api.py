@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from journeys import enrollments, slips
 from journeys import services as journeys
-from journeys.tables import Customer, Slip
+from journeys.enrollments import services as enrollments
+from journeys.tables import Customer
+from slips import catalogue, missed, sources
+from slips.tables import Slip
 from tests.conftest import Org
 
 LIBRARY = Path(__file__).resolve().parents[2] / "journeys" / "library"
@@ -137,7 +139,7 @@ async def test_a_failed_key_can_be_reused_and_a_success_replays_after_the_journe
     # retry of the request that succeeded still gets its original answer.
     source = (LIBRARY / f"{MEDS}.yaml").read_text().replace("take-dose", "take-tablet")
     await journeys.load_journey(meds.tenant, source)
-    slips._catalog.clear()  # this process's few-second cache of current versions
+    catalogue._catalog.clear()  # this process's few-second cache of current versions
     retry = await client.post("/api/v1/slips", headers=h, json=slip(note="fixed"))
     assert retry.status_code == 201 and retry.headers["idempotent-replayed"] == "true"
     assert retry.json() == good.json()
@@ -268,33 +270,36 @@ async def test_missed_steps_become_system_slips_exactly_once(meds: Org) -> None:
     await customer.save()
     start = (datetime.now(UTC) - timedelta(days=3)).isoformat()
     await enrollments.enroll(meds.tenant, customer.id, MEDS, {"start": start}, backfill=True)
-    missed = await enrollments.mark_missed()
-    again = await enrollments.mark_missed()
-    assert len(missed) >= 2 and again == []
+    newly_missed = await missed.detect_missed(organization=meds.id)
+    again = await missed.detect_missed(organization=meds.id)
+    assert len(newly_missed) >= 2 and again == []
     system = await Slip.objects().where((Slip.organization == meds.id) & (Slip.source == "system"))
-    assert sorted(s.step for s in system) == sorted(missed)
+    assert sorted(s.step for s in system) == sorted(newly_missed)
     assert {s.behaviour for s in system} == {"take-dose"} and all(
         s.customer == customer.id for s in system
     )
-    assert await slips.record_missed_steps(missed) == 0
+    # A later run, and a rival scheduler at the same time, find nothing more to record.
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert await missed.detect_missed(later, organization=meds.id) == []
+    assert await Slip.count().where(Slip.organization == meds.id) == len(system)
 
 
 async def test_customer_reports_map_reasons_to_failure_modes(meds: Org) -> None:
     customer = meds.tenant.new(Customer, first_name="C", timezone="UTC", pseudonym="c" * 16)
     await customer.save()
-    by_keyword = await slips.record_customer_report(
+    by_keyword = await sources.record_customer_report(
         meds.tenant, customer.id, MEDS, "take-dose", "out of tablets", channel="sms"
     )
     assert by_keyword.failure_mode == "ran-out" and by_keyword.source == "customer"
-    by_words = await slips.record_customer_report(
+    by_words = await sources.record_customer_report(
         meds.tenant, customer.id, MEDS, "take-dose", "I just forgot, sorry"
     )
     assert by_words.failure_mode == "forgot" and by_words.note == "I just forgot, sorry"
-    unknown = await slips.record_customer_report(
+    unknown = await sources.record_customer_report(
         meds.tenant, customer.id, MEDS, "take-dose", "the dog ate it", key="sms-1"
     )
     assert unknown.failure_mode is None and unknown.note == "the dog ate it"
-    same = await slips.record_customer_report(
+    same = await sources.record_customer_report(
         meds.tenant, customer.id, MEDS, "take-dose", "the dog ate it", key="sms-1"
     )
     assert same.id == unknown.id

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from journeys import services as journeys
-from journeys import slip_stats, slips
-from journeys.tables import Slip
+from slips import corrections, validation, writes
+from slips import stats as slip_stats
+from slips.tables import Slip
 from tests.conftest import Org
 from tests.integration.test_pages import csrf_token
 
@@ -155,19 +156,19 @@ async def test_undo_voids_own_slip_only(client: Any, meds: Org, other_org: Org) 
     row = await Slip.objects().where(Slip.id == uuid.UUID(slip_id)).first()
     assert row is not None and row.voided_at is not None
     # someone else's slip in the same organisation: not theirs to undo
-    theirs = await slips.record_slip(
+    theirs = await writes.record_slip(
         meds.tenant,
-        slips.SlipInput(journey=MEDS, behaviour="take-dose"),
-        slips.Reporter(user_id=meds.users["manager"].id),
+        validation.SlipInput(journey=MEDS, behaviour="take-dose"),
+        validation.Reporter(user_id=meds.users["manager"].id),
     )
     r = await client.post(f"/staff/slips/{theirs.id}/undo", headers=headers(client))
     assert r.status_code == 403
     # another organisation's slip: simply not found
     await journeys.load_journey(other_org.tenant, (LIBRARY / f"{MEDS}.yaml").read_text())
-    foreign = await slips.record_slip(
+    foreign = await writes.record_slip(
         other_org.tenant,
-        slips.SlipInput(journey=MEDS, behaviour="take-dose"),
-        slips.Reporter(user_id=other_org.users["staff"].id),
+        validation.SlipInput(journey=MEDS, behaviour="take-dose"),
+        validation.Reporter(user_id=other_org.users["staff"].id),
     )
     r = await client.post(f"/staff/slips/{foreign.id}/undo", headers=headers(client))
     assert r.status_code == 404 and r.json()["status"] == 404
@@ -206,13 +207,15 @@ async def test_customer_search_stays_in_the_organisation(
 
 
 async def test_most_recently_used_failure_mode_comes_first(client: Any, meds: Org) -> None:
-    reporter = slips.Reporter(user_id=meds.users["staff"].id)
+    reporter = validation.Reporter(user_id=meds.users["staff"].id)
     for mode in ("cost", "cost", "ran-out"):
-        await slips.record_slip(
-            meds.tenant, slips.SlipInput(MEDS, "take-dose", failure_mode=mode), reporter
+        await writes.record_slip(
+            meds.tenant, validation.SlipInput(MEDS, "take-dose", failure_mode=mode), reporter
         )
-    voided = await slips.record_slip(meds.tenant, slips.SlipInput(MEDS, "review-visit"), reporter)
-    await slips.void_slip(meds.tenant, voided.id, "test", reporter, False)
+    voided = await writes.record_slip(
+        meds.tenant, validation.SlipInput(MEDS, "review-visit"), reporter
+    )
+    await corrections.void_slip(meds.tenant, voided.id, "test", reporter, False)
     usage = await slip_stats.choice_order(meds.tenant)
     assert usage[(MEDS,)].count == 3 and usage[(MEDS, "take-dose", "cost")].count == 2
     assert (MEDS, "review-visit") not in usage  # voided slips do not count

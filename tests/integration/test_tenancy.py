@@ -13,6 +13,8 @@ from typing import Any
 
 from litestar.routes import HTTPRoute
 
+from journeys.enrollments import services as enrollments
+from slips import validation, writes
 from tests.conftest import Org
 
 # Pages that show no organisation data (probes, docs, static files, the login pages).
@@ -44,7 +46,6 @@ BODIES: dict[tuple[str, str], Any] = {
 
 async def populate(org: Org) -> None:
     """Give the victim one object of every kind a route can name."""
-    from journeys import enrollments, slips
     from journeys import services as journeys
     from journeys.tables import Customer
     from tests.integration.test_journeys_api import JOURNEY
@@ -55,10 +56,12 @@ async def populate(org: Org) -> None:
     await journeys.load_journey(tenant, JOURNEY)
     done = await enrollments.enroll(tenant, customer.id, "tenancy-check", {})
     steps = await enrollments.steps_of(tenant, done.enrollment.id)
-    slip = await slips.record_slip(
+    slip = await writes.record_slip(
         tenant,
-        slips.SlipInput(journey="tenancy-check", behaviour="check-in", customer_id=customer.id),
-        slips.Reporter(),
+        validation.SlipInput(
+            journey="tenancy-check", behaviour="check-in", customer_id=customer.id
+        ),
+        validation.Reporter(),
     )
     org.extra.update(
         slip_id=slip.id,

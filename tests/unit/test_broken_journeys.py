@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from api.domain import FieldError
+from core.errors import FieldError
 from journeys.definition import Validation, validate_source
 from tests.conftest import slipguard_bin
 

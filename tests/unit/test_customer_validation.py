@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from journeys.customers import (
+from journeys.customers.consent import derive_consent
+from journeys.customers.normalize import (
     check_ref,
     check_timezone,
-    derive_consent,
     normalize_email,
     normalize_hhmm,
     normalize_locale,

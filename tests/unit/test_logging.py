@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from api.observability import JsonFormatter, TextFormatter
+from core.logs import JsonFormatter, TextFormatter
 
 
 def record(msg: str, *args: object, **extra: object) -> logging.LogRecord:

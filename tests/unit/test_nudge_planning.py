@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coaching.nudges import plans_of
-from journeys import enrollments
+from coaching.outbox import plans_of
 from journeys.definition import JourneyDefinition
+from journeys.enrollments import jobs, planning
 from journeys.schedule import apply_offset, last_due, lead_of, occurrences
 from tests.unit.test_schedule import ZONES, journey, schedules
 
@@ -61,31 +61,31 @@ def run_rolling(
     enrolled: datetime,
     horizon: timedelta,
     ticks: list[timedelta],
-) -> enrollments.Planned:
+) -> planning.Planned:
     """What enrolling and then the scheduler at the given tick intervals would write (the
     job's own planning functions, without the database)."""
-    facts = enrollments.step_facts(defn)
+    facts = planning.step_facts(defn)
     ids = (uuid4(), uuid4(), uuid4())
     ends_at = last_due(defn, anchors, tz)
-    planned = enrollments.Planned()
+    planned = planning.Planned()
     end = enrolled + horizon
-    upcoming = enrollments._plan(
+    upcoming = planning.plan(
         planned, ids, defn, facts, (None, end), anchors, tz, False, enrolled, due_from=enrolled
     )
-    mark = enrollments._horizon_after(end, upcoming, ends_at)
+    mark = planning.horizon_after(end, upcoming, ends_at)
     now = enrolled
     tick = iter(ticks)
     while mark <= ends_at:
         now += next(tick, horizon / 2)
         if mark < now + horizon:
-            target = now + enrollments.REFILL_HORIZONS * horizon
+            target = now + jobs.REFILL_HORIZONS * horizon
             window = (mark, target)
-            upcoming = enrollments._plan(planned, ids, defn, facts, window, anchors, tz, False, now)
-            mark = enrollments._horizon_after(target, upcoming, ends_at)
+            upcoming = planning.plan(planned, ids, defn, facts, window, anchors, tz, False, now)
+            mark = planning.horizon_after(target, upcoming, ends_at)
     return planned
 
 
-def written(planned: enrollments.Planned) -> tuple[list[Any], list[Any]]:
+def written(planned: planning.Planned) -> tuple[list[Any], list[Any]]:
     keys = {s[0]: (s[4], s[5], s[6]) for s in planned.steps}
     return list(keys.values()), [(keys[n[3]], n[4], n[9]) for n in planned.nudges]
 
@@ -159,12 +159,12 @@ def test_kinds_and_holdout() -> None:
         ("follow_up", True),
     ]
     start = datetime(2026, 3, 7, 12, tzinfo=UTC)
-    facts = enrollments.step_facts(defn)
+    facts = planning.step_facts(defn)
     window = (None, start + timedelta(days=5))
     args = (defn, facts, window, {"start": start, "appointment": start}, NY)
-    plain, holdout = enrollments.Planned(), enrollments.Planned()
-    enrollments._plan(plain, (uuid4(), uuid4(), uuid4()), *args, False, start)
-    enrollments._plan(holdout, (uuid4(), uuid4(), uuid4()), *args, True, start)
+    plain, holdout = planning.Planned(), planning.Planned()
+    planning.plan(plain, (uuid4(), uuid4(), uuid4()), *args, False, start)
+    planning.plan(holdout, (uuid4(), uuid4(), uuid4()), *args, True, start)
     assert len(plain.steps) == len(holdout.steps) == 3
     assert len(plain.nudges) == 6 and holdout.nudges == []
     # 08:00 local on both sides of the spring-forward night, the follow-up 2 h later.

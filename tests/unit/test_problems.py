@@ -8,9 +8,9 @@ import pytest
 from litestar import Litestar, get
 from litestar.testing import TestClient
 
-from api.domain import Conflict, FieldError, Invalid
 from api.observability import RequestContextMiddleware
 from api.problems import EXCEPTION_HANDLERS
+from core.errors import Conflict, FieldError, Invalid
 
 
 @get("/boom")

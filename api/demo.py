@@ -1,0 +1,100 @@
+"""Demo data for the embedded default: the library journeys, customers, enrollments and
+two months of slips with a realistic skew (a few failure modes cause most slips)."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from core import clock
+from core.tenancy import Tenant
+from journeys import services
+from journeys.definition import JourneyDefinition
+from journeys.enrollments import services as enrollments
+from journeys.tables import ConsentRecord, Customer
+from slips import validation, writes
+
+LIBRARY = Path(services.__file__).parent / "library"
+FIRST = ["Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kai", "Lena"]
+LAST = ["Okafor", "Smith", "Wang", "Novak", "Garcia", "Haddad", "Kowalski", "Sato", "Brown"]
+ZONES = ["Europe/London", "America/New_York", "Asia/Shanghai", "Australia/Sydney"]
+SITES = ["north clinic", "south clinic", "front desk", "phone line"]
+
+
+def _anchor_times(d: JourneyDefinition, now: datetime, rng: random.Random) -> dict[str, str]:
+    out = {}
+    for name in d.anchors:
+        if name != "start":
+            out[name] = (
+                now + timedelta(days=rng.randint(2, 20), hours=rng.randint(0, 8))
+            ).isoformat()
+    return out
+
+
+async def seed(tenant: Tenant, seed_value: int = 7) -> dict[str, int]:
+    """Load the library and create customers, enrollments and slips (call once per org)."""
+    rng = random.Random(seed_value)
+    now = clock.now()
+    definitions: list[JourneyDefinition] = []
+    for path in sorted(LIBRARY.glob("*.yaml")):
+        await services.load_journey(tenant, path.read_text(encoding="utf-8"), path.name)
+        definitions.append((await services.current_definition(tenant, path.stem))[2])
+    customers = []
+    for i in range(24):
+        c = tenant.new(
+            Customer,
+            external_ref=f"DEMO-{1000 + i}",
+            first_name=FIRST[i % len(FIRST)],
+            last_name=LAST[i % len(LAST)],
+            phone=f"+1415555{i:04d}",
+            email=f"customer{i}@example.com",
+            locale="zh-CN" if i % 5 == 0 else "en",
+            timezone=ZONES[i % len(ZONES)],
+            pseudonym=f"{rng.getrandbits(64):016x}",
+        )
+        await c.save()
+        await tenant.new(
+            ConsentRecord,
+            customer=c.id,
+            channel="sms",
+            purpose="informational",
+            status="granted",
+            source="staff",
+            text_shown=(
+                "Reminders about your care by text. Msg & data rates may apply. "
+                "Reply STOP to opt out."
+            ),
+        ).save()
+        customers.append(c)
+    enrolled = 0
+    for i, c in enumerate(customers):
+        d = definitions[i % len(definitions)]
+        await enrollments.enroll(tenant, c.id, d.key, _anchor_times(d, now, rng))
+        enrolled += 1
+    items: list[validation.SlipInput] = []
+    for d in definitions:
+        for b in d.behaviours:
+            modes: list[str | None] = [m.key for m in b.failure_modes] or [None]
+            # Zipf-like weights: the first failure modes dominate, as on real tick sheets.
+            weights = [1 / (k + 1) ** 1.3 for k in range(len(modes))]
+            for _ in range(rng.randint(4, 4 + b.importance * 3)):
+                when = now - timedelta(days=rng.uniform(0, 60))
+                items.append(
+                    validation.SlipInput(
+                        journey=d.key,
+                        behaviour=b.key,
+                        failure_mode=rng.choices(modes, weights)[0],
+                        customer_id=rng.choice(customers).id if rng.random() < 0.6 else None,
+                        site=rng.choice(SITES),
+                        occurred_at=when,
+                        key=f"demo:{d.key}:{len(items)}",
+                    )
+                )
+    results = await writes.record_batch(tenant, items, validation.Reporter())
+    return {
+        "journeys": len(definitions),
+        "customers": len(customers),
+        "enrollments": enrolled,
+        "slips": sum(1 for r in results if r.status == "created"),
+    }

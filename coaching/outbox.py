@@ -1,0 +1,212 @@
+"""The nudge outbox: what a behaviour's ``nudges`` list becomes for one step, and what
+happens to planned messages when their step or enrollment changes.
+
+Installed as the journeys' step companion (``journeys.hooks``) when this module is
+imported: planning runs inside the journeys' step writes (enrollment and the rolling
+horizon), in the same transaction, so a step never exists without its messages and a
+holdout enrollment never gets any. Sending is the worker's business; rows here only move
+from ``scheduled`` (or ``queued``) to ``cancelled`` or ``suppressed``, with a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from coaching.tables import Nudge
+from core import clock
+from core.ids import new_id
+from core.tenancy import Tenant
+from journeys import hooks
+from journeys.definition import Behaviour
+from journeys.durations import Offset, parse_offset
+from journeys.schedule import apply_offset
+from journeys.tables import Step
+
+SCHEDULED = "scheduled"
+# Not yet handed to a channel: these can still be stopped.
+STOPPABLE = ("scheduled", "queued")
+
+NUDGE_COLUMNS = (
+    "id", "organization", "enrollment", "step", "position", "kind", "channel", "template",
+    "unless_confirmed", "due_at", "status", "created_at", "updated_at",
+)  # fmt: skip
+PG_TYPES = (
+    "uuid", "uuid", "uuid", "uuid", "int", "varchar", "varchar", "varchar",
+    "bool", "timestamptz", "varchar", "timestamptz", "timestamptz",
+)  # fmt: skip
+NudgeRow = tuple[
+    UUID, UUID, UUID, UUID, int, str, str, str, bool, datetime, str, datetime, datetime
+]
+
+
+@dataclass(frozen=True)
+class NudgePlan:
+    """One entry of a behaviour's ``nudges`` list, parsed once per definition."""
+
+    position: int
+    offset: Offset
+    kind: str
+    channel: str
+    template: str
+    unless_confirmed: bool
+
+
+def plans_of(b: Behaviour) -> tuple[NudgePlan, ...]:
+    """The behaviour's nudges: those after the due time are follow-ups, the rest reminders."""
+    out = []
+    for position, nudge in enumerate(b.nudges):
+        offset = parse_offset(nudge.at)
+        d = offset.duration
+        after_due = offset.sign > 0 and d is not None and d.amount > 0
+        out.append(
+            NudgePlan(
+                position,
+                offset,
+                "follow_up" if after_due else "reminder",
+                nudge.channel,
+                nudge.template,
+                nudge.unless == "confirmed",
+            )
+        )
+    return tuple(out)
+
+
+def plan_step(
+    out: list[NudgeRow],
+    ids: tuple[UUID, UUID, UUID],
+    due: datetime,
+    plans: tuple[NudgePlan, ...],
+    tz: ZoneInfo,
+    not_before: datetime,
+    created: datetime,
+) -> int:
+    """Append the messages of one step (``ids``: organisation, enrollment, step) to ``out``;
+    returns how many were skipped because their time had already passed.
+
+    A message is never planned in the past: "your appointment is in 3 days" the day before
+    is wrong, and a late "time for your tablet" invites a double dose.
+    """
+    skipped = 0
+    organization, enrollment, step = ids
+    for p in plans:
+        at = apply_offset(p.offset, due, tz)
+        if at < not_before:
+            skipped += 1
+            continue
+        out.append(
+            (
+                new_id(), organization, enrollment, step, p.position, p.kind, p.channel,
+                p.template, p.unless_confirmed, at, SCHEDULED, created, created,
+            )
+        )  # fmt: skip
+    return skipped
+
+
+def _of_enrollments(tenant: Tenant, ids: list[UUID]) -> Any:
+    """Messages of these enrollments, found through their steps (the indexes on the step's
+    enrollment and on the message's step serve it; ``nudge.enrollment`` has none)."""
+    return Nudge.step.is_in(tenant.select(Step, Step.id).where(Step.enrollment.is_in(ids)))
+
+
+async def cancel_for_enrollments(
+    tenant: Tenant, enrollment_ids: Iterable[UUID], reason: str, now: datetime | None = None
+) -> int:
+    """Cancel the enrollments' messages that have not gone out yet; returns how many."""
+    ids = list(enrollment_ids)
+    if not ids:
+        return 0
+    rows = (
+        await tenant.update(
+            Nudge,
+            {
+                Nudge.status: "cancelled",
+                Nudge.reason: reason,
+                Nudge.updated_at: now or clock.now(),
+            },
+        )
+        .where(_of_enrollments(tenant, ids) & Nudge.status.is_in(list(STOPPABLE)))
+        .returning(Nudge.id)
+    )
+    return len(rows)
+
+
+async def suppress_confirmed(tenant: Tenant, step_id: UUID, now: datetime | None = None) -> int:
+    """A confirmed step's ``unless: confirmed`` messages are no longer needed."""
+    rows = (
+        await tenant.update(
+            Nudge,
+            {
+                Nudge.status: "suppressed",
+                Nudge.reason: "confirmed",
+                Nudge.updated_at: now or clock.now(),
+            },
+        )
+        .where(
+            (Nudge.step == step_id)
+            & (Nudge.unless_confirmed == True)  # noqa: E712
+            & Nudge.status.is_in(list(STOPPABLE))
+        )
+        .returning(Nudge.id)
+    )
+    return len(rows)
+
+
+NUDGE_FIELDS = (
+    Nudge.id, Nudge.enrollment, Nudge.step, Nudge.position, Nudge.kind, Nudge.channel,
+    Nudge.template, Nudge.unless_confirmed, Nudge.due_at, Nudge.status, Nudge.reason,
+    Nudge.attempts, Nudge.sent_at, Nudge.created_at, Nudge.updated_at,
+)  # fmt: skip
+
+
+async def nudges_of(tenant: Tenant, enrollment_ids: Iterable[UUID]) -> list[dict[str, Any]]:
+    """The enrollments' messages, in time order (plain rows)."""
+    ids = list(enrollment_ids)
+    if not ids:
+        return []
+    return await (
+        tenant.select(Nudge, *NUDGE_FIELDS)
+        .where(_of_enrollments(tenant, ids))
+        .order_by(Nudge.due_at)
+        .order_by(Nudge.position)
+    )
+
+
+class NudgeCompanion:
+    """The outbox as the journeys' step companion (see ``journeys.hooks``)."""
+
+    table = "nudge"
+    columns: tuple[str, ...] = NUDGE_COLUMNS
+    pg_types: tuple[str, ...] = PG_TYPES
+    step_column = NUDGE_COLUMNS.index("step")
+
+    def prepare(self, behaviour: Behaviour) -> tuple[NudgePlan, ...]:
+        return plans_of(behaviour)
+
+    def plan(
+        self,
+        out: list[Any],
+        ids: tuple[UUID, UUID, UUID],
+        due: datetime,
+        prepared: tuple[NudgePlan, ...],
+        tz: ZoneInfo,
+        now: datetime,
+        holdout: bool,
+    ) -> int:
+        # A holdout enrollment gets no messages: it is the comparison group.
+        return 0 if holdout else plan_step(out, ids, due, prepared, tz, now, now)
+
+    async def enrollments_stopped(
+        self, tenant: Tenant, enrollment_ids: list[UUID], reason: str, now: datetime
+    ) -> int:
+        return await cancel_for_enrollments(tenant, enrollment_ids, reason, now)
+
+    async def step_completed(self, tenant: Tenant, step_id: UUID, now: datetime) -> int:
+        return await suppress_confirmed(tenant, step_id, now)
+
+
+hooks.install(NudgeCompanion())

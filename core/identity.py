@@ -1,0 +1,340 @@
+"""Identity services: organisations, staff users, passwords and API keys.
+
+Used by the HTTP layer, the pages and the CLI alike; no Litestar here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import re
+import secrets
+import time
+import zoneinfo
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal, cast
+from uuid import UUID
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from core import clock
+from core.db import write_transaction
+from core.errors import (
+    ApiKeyNotFound,
+    FieldError,
+    InvalidCredentials,
+    InvalidIdentityInput,
+    OrganizationExists,
+    OrganizationNotFound,
+    UserExists,
+    UserNotFound,
+)
+from core.tables import ApiKey, Organization, StaffUser
+from core.tenancy import Tenant
+
+Role = Literal["staff", "manager", "admin"]
+ROLES: dict[str, int] = {"staff": 1, "manager": 2, "admin": 3}
+KEY_PREFIX = "sg_"
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+MIN_PASSWORD_LENGTH = 10
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so a login takes as long either way.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an organisation plus a role, via a staff user or an API key."""
+
+    org_id: UUID
+    org_slug: str
+    role: str
+    user_id: UUID | None = None
+    api_key_id: UUID | None = None
+    name: str = ""
+
+    @property
+    def tenant(self) -> Tenant:
+        return Tenant(self.org_id)
+
+    def has_role(self, needed: str) -> bool:
+        """True when this principal's role is at least ``needed`` (staff < manager < admin)."""
+        return ROLES.get(self.role, 0) >= ROLES[needed]
+
+
+def check_role(role: str, field: str = "role") -> Role:
+    """Validate a role name."""
+    if role not in ROLES:
+        raise InvalidIdentityInput(
+            f"unknown role {role!r}",
+            [FieldError(field, f"must be one of {', '.join(ROLES)}")],
+        )
+    return cast(Role, role)
+
+
+def _check_email(email: str) -> str:
+    email = email.strip().lower()
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise InvalidIdentityInput(
+            f"invalid email {email!r}", [FieldError("email", "not a valid email address")]
+        )
+    return email
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidIdentityInput(
+            "password too short",
+            [FieldError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")],
+        )
+
+
+# --- organisations -------------------------------------------------------------------------
+
+
+async def create_organization(slug: str, name: str, timezone: str = "UTC") -> Organization:
+    """Create an organisation; the slug is its stable, human-readable handle."""
+    if not _SLUG.match(slug):
+        raise InvalidIdentityInput(
+            f"invalid organisation slug {slug!r}",
+            [FieldError("slug", "2-63 characters: lowercase letters, digits and '-'")],
+        )
+    if not name.strip():
+        raise InvalidIdentityInput("name is empty", [FieldError("name", "must not be empty")])
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InvalidIdentityInput(
+            f"unknown timezone {timezone!r}", [FieldError("timezone", "not an IANA timezone")]
+        ) from None
+    async with write_transaction():
+        if await Organization.exists().where(Organization.slug == slug):
+            raise OrganizationExists(f"organisation {slug!r} already exists")
+        org = Organization(slug=slug, name=name.strip(), timezone=timezone)
+        await org.save()
+    return org
+
+
+async def get_organization(slug: str) -> Organization:
+    """Find an organisation by slug."""
+    org = await Organization.objects().where(Organization.slug == slug).first()
+    if org is None:
+        raise OrganizationNotFound(f"no organisation {slug!r}")
+    return org
+
+
+async def organization_by_id(org_id: UUID) -> Organization:
+    """Find an organisation by id."""
+    org = await Organization.objects().where(Organization.id == org_id).first()
+    if org is None:
+        raise OrganizationNotFound(f"no organisation {org_id}")
+    return org
+
+
+# --- staff users ---------------------------------------------------------------------------
+
+
+async def create_user(
+    tenant: Tenant, email: str, role: str, password: str, name: str = ""
+) -> StaffUser:
+    """Create a staff user with an argon2 password hash."""
+    email = _check_email(email)
+    check_role(role)
+    _check_password(password)
+    password_hash = _hasher.hash(password)
+    async with write_transaction():
+        if await StaffUser.exists().where(StaffUser.email == email):
+            raise UserExists(f"a user with email {email!r} already exists")
+        user = tenant.new(
+            StaffUser, email=email, role=role, password_hash=password_hash, name=name.strip()
+        )
+        await user.save()
+    return user
+
+
+async def list_users(tenant: Tenant) -> list[StaffUser]:
+    """The organisation's staff users, oldest first."""
+    return await tenant.objects(StaffUser).order_by(StaffUser.created_at)
+
+
+async def get_user(tenant: Tenant, user_id: UUID) -> StaffUser:
+    """One staff user of this organisation."""
+    return await tenant.get(StaffUser, user_id, UserNotFound, "user")
+
+
+async def authenticate_password(email: str, password: str) -> Principal:
+    """Check an email and password; raises InvalidCredentials on any mismatch."""
+    user = await StaffUser.objects().where(StaffUser.email == email.strip().lower()).first()
+    if user is None or not user.active:
+        with contextlib.suppress(VerificationError):
+            _hasher.verify(_DUMMY_HASH, password)
+        raise InvalidCredentials("wrong email or password")
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        raise InvalidCredentials("wrong email or password") from None
+    org = await organization_by_id(user.organization)
+    values: dict[Any, Any] = {StaffUser.last_login_at: clock.now()}
+    if _hasher.check_needs_rehash(user.password_hash):
+        values[StaffUser.password_hash] = _hasher.hash(password)
+    await StaffUser.update(values).where(StaffUser.id == user.id)
+    return Principal(org.id, org.slug, user.role, user_id=user.id, name=user.name or user.email)
+
+
+async def principal_for_user(user_id: UUID) -> Principal | None:
+    """Rebuild the principal of a logged-in user (None if deactivated or gone)."""
+    user = await StaffUser.objects().where(StaffUser.id == user_id).first()
+    if user is None or not user.active:
+        return None
+    org = await organization_by_id(user.organization)
+    return Principal(org.id, org.slug, user.role, user_id=user.id, name=user.name or user.email)
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+def _digest(token: str) -> str:
+    # API keys carry 256 bits of randomness, so a fast hash is enough (no argon2 per request).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_api_key(
+    tenant: Tenant, name: str, role: str, created_by: UUID | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the plaintext key, which is never shown again."""
+    check_role(role)
+    if not name.strip():
+        raise InvalidIdentityInput("name is empty", [FieldError("name", "must not be empty")])
+    prefix = secrets.token_hex(5)
+    token = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key = tenant.new(
+        ApiKey,
+        name=name.strip(),
+        role=role,
+        prefix=prefix,
+        key_hash=_digest(token),
+        created_by=created_by,
+    )
+    async with write_transaction():
+        await key.save()
+    return key, token
+
+
+# Recently verified keys, by digest: a request with a known key costs no query. Revoking
+# in this process drops the entry at once; other processes see it within KEY_CACHE_SECONDS.
+KEY_CACHE_SECONDS = 5.0
+_key_cache: dict[str, tuple[Principal, float]] = {}
+
+
+async def authenticate_api_key(token: str) -> Principal:
+    """Resolve a bearer token to its principal; raises InvalidCredentials otherwise."""
+    digest = _digest(token)
+    cached = _key_cache.get(digest)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    principal = await _lookup_api_key(token, digest)
+    if len(_key_cache) > 10_000:
+        _key_cache.clear()
+    _key_cache[digest] = (principal, time.monotonic() + KEY_CACHE_SECONDS)
+    return principal
+
+
+def forget_api_key(key_id: UUID) -> None:
+    """Drop a key from this process's cache (after revocation)."""
+    for digest, (principal, _) in list(_key_cache.items()):
+        if principal.api_key_id == key_id:
+            _key_cache.pop(digest, None)
+
+
+async def _lookup_api_key(token: str, digest: str) -> Principal:
+    parts = token.split("_")
+    if len(parts) < 3 or not token.startswith(KEY_PREFIX):
+        raise InvalidCredentials("malformed API key")
+    # One query per request: the key and its organisation's slug together.
+    key = await (
+        ApiKey.select(
+            ApiKey.id,
+            ApiKey.key_hash,
+            ApiKey.role,
+            ApiKey.name,
+            ApiKey.revoked_at,
+            ApiKey.last_used_at,
+            ApiKey.organization,
+            ApiKey.organization.slug.as_alias("org_slug"),
+        )
+        .where(ApiKey.prefix == parts[1])
+        .first()
+    )
+    if key is None or not hmac.compare_digest(key["key_hash"], digest):
+        raise InvalidCredentials("unknown API key")
+    if key["revoked_at"] is not None:
+        raise InvalidCredentials("API key has been revoked")
+    moment = clock.now()
+    # Record use at most once a minute, so reads do not become a write per request.
+    if key["last_used_at"] is None or moment - key["last_used_at"] > LAST_USED_RESOLUTION:
+        await ApiKey.update({ApiKey.last_used_at: moment}).where(ApiKey.id == key["id"])
+    return Principal(
+        key["organization"], key["org_slug"], key["role"], api_key_id=key["id"], name=key["name"]
+    )
+
+
+async def list_api_keys(tenant: Tenant) -> list[ApiKey]:
+    """The organisation's keys (revoked ones included), newest first."""
+    return await tenant.objects(ApiKey).order_by(ApiKey.created_at, ascending=False)
+
+
+async def get_api_key(tenant: Tenant, key_id: UUID) -> ApiKey:
+    """One key of this organisation."""
+    return await tenant.get(ApiKey, key_id, ApiKeyNotFound, "API key")
+
+
+async def revoke_api_key(tenant: Tenant, key_id: UUID) -> ApiKey:
+    """Revoke a key (idempotent: revoking twice keeps the first time)."""
+    async with write_transaction():
+        key = await get_api_key(tenant, key_id)
+        if key.revoked_at is None:
+            key.revoked_at = clock.now()
+            await tenant.update(ApiKey, {ApiKey.revoked_at: key.revoked_at}).where(
+                ApiKey.id == key_id
+            )
+    forget_api_key(key_id)
+    return key
+
+
+# --- bootstrap -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """What ``slipguard init`` created."""
+
+    organization: Organization
+    admin: StaffUser
+    api_key: str
+    password: str | None
+
+
+async def bootstrap(
+    slug: str, name: str, admin_email: str, admin_password: str | None
+) -> Bootstrap:
+    """Create an organisation, its first admin user and an admin API key."""
+    generated = admin_password is None
+    password = admin_password or secrets.token_urlsafe(12)
+    _check_email(admin_email)
+    _check_password(password)
+    org = await create_organization(slug, name)
+    tenant = Tenant(org.id)
+    try:
+        user = await create_user(tenant, admin_email, "admin", password, name="Administrator")
+    except UserExists:
+        # Leave nothing half-made: an organisation without its admin is useless.
+        await Organization.delete().where(Organization.id == org.id)
+        raise
+    _, token = await create_api_key(tenant, "initial admin key", "admin", created_by=user.id)
+    return Bootstrap(org, user, token, password if generated else None)
