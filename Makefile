@@ -37,7 +37,7 @@ test: install-test system-deps
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy settings.py piccolo_conf.py api journeys coaching dashboards
+	$(BIN)/mypy settings.py piccolo_conf.py core journeys slips coaching dashboards api
 
 format: install-test
 	$(BIN)/ruff check --fix .

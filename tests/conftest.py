@@ -43,6 +43,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# Test runs only: subprocesses of a --clock-shift run import this (it sits first on their
+# PYTHONPATH) and move their clocks as the test process's is.
+CLOCK_HOOK = """
+import datetime
+import os
+
+_shift = os.environ.get("SLIPGUARD_TEST_CLOCK_SHIFT_SECONDS")
+if _shift:
+    import time_machine
+
+    _now = datetime.datetime.now(datetime.UTC)
+    time_machine.travel(_now + datetime.timedelta(seconds=float(_shift)), tick=True).start()
+"""
+
+
 def parse_shift(text: str) -> timedelta:
     """``400d7h`` (days, hours, minutes) as a duration; empty means none."""
     match = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?", text.strip())
@@ -56,6 +71,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Point settings at a fresh database before anything imports piccolo_conf."""
     from tests.support import services
 
+    tmp = Path(tempfile.mkdtemp(prefix="slipguard-test-"))
+    _state["tmp"] = tmp
     shift = parse_shift(config.getoption("--clock-shift"))
     if shift:
         import time_machine
@@ -65,9 +82,15 @@ def pytest_configure(config: pytest.Config) -> None:
         traveller = time_machine.travel(datetime.now(UTC) + shift, tick=True)
         traveller.start()
         _state["clock"] = (shift, traveller)
+        # Commands and servers the tests start move their clocks by the same amount.
+        hook = tmp / "clock"
+        hook.mkdir()
+        (hook / "sitecustomize.py").write_text(CLOCK_HOOK)
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p
+        )
+        os.environ["SLIPGUARD_TEST_CLOCK_SHIFT_SECONDS"] = str(shift.total_seconds())
 
-    tmp = Path(tempfile.mkdtemp(prefix="slipguard-test-"))
-    _state["tmp"] = tmp
     for name in list(os.environ):
         if name.startswith("SLIPGUARD_") and not name.startswith(
             ("SLIPGUARD_TEST_", "SLIPGUARD_REQUIRE")

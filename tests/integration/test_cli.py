@@ -4,24 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import slipguard_bin
-
-
-def run(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [slipguard_bin(), *args],
-        capture_output=True,
-        text=True,
-        env=env or dict(os.environ),
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+from tests.factories import run
 
 
 async def test_init_then_keys_create_gives_a_working_key(client: Any) -> None:
@@ -180,3 +166,17 @@ def test_demo_runs_once_and_prints_the_login(tmp_path: Any) -> None:
     assert second.returncode == 0 and "demo data" not in second.stderr
     assert first.stderr.split("password (both):")[1] == second.stderr.split("password (both):")[1]
     assert oct((tmp_path / "demo-login.txt").stat().st_mode & 0o777) == "0o600"
+
+
+def test_commands_share_the_tests_clock() -> None:
+    """Commands the tests start see the same time as the tests (also when a run moves the
+    clock with --clock-shift), so dates made here mean the same there."""
+    import sys
+    from datetime import UTC, datetime
+
+    script = "import datetime; print(datetime.datetime.now(datetime.UTC).isoformat())"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=dict(os.environ)
+    )
+    theirs = datetime.fromisoformat(result.stdout.strip())
+    assert abs((theirs - datetime.now(UTC)).total_seconds()) < 60

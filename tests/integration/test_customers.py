@@ -11,10 +11,12 @@ from litestar.routes import HTTPRoute
 
 from core.tables import Organization
 from core.tenancy import Tenant
+from journeys import services
 from journeys.customers import consent
-from journeys.tables import ConsentRecord, Customer, Enrollment, Journey, JourneyVersion, Step
+from journeys.enrollments import services as enrollments
+from journeys.tables import ConsentRecord, Customer, Enrollment, Step
 from tests.conftest import Org
-from tests.integration.test_identity_api import assert_problem
+from tests.factories import assert_problem
 
 BASE = "/api/v1/customers"
 
@@ -353,45 +355,32 @@ async def test_staff_cannot_export_and_only_admins_erase(client: Any, org: Org) 
     assert still["erased_at"] is None and still["first_name"] == "Ada"
 
 
-async def enroll(org: Org, customer_id: str) -> tuple[UUID, list[UUID]]:
-    """An active enrollment with two pending steps and one done, written straight to tables."""
-    journey = Journey(organization=org.id, key="bp-tablet", title="Take your tablet")
-    await journey.save()
-    version = JourneyVersion(
-        organization=org.id,
-        journey=journey.id,
-        version=1,
-        digest="0" * 64,
-        definition="{}",
-        source="key: bp-tablet\n",
+TABLET = """\
+key: bp-tablet
+title: Take your tablet
+anchors: [start]
+behaviours:
+  - key: tablet
+    title: Take your tablet
+    stage: post_encounter
+    importance: 9
+    schedule: {every: 1d, from: start, for: 3d}
+    confirm: {reply: [DONE], grace: 2h}
+"""
+
+
+async def enroll(org: Org, customer_id: str) -> tuple[UUID, list[UUID], datetime]:
+    """An active enrollment with one step done and two pending, made through the services:
+    a daily tablet whose first dose was due an hour ago."""
+    await services.load_journey(org.tenant, TABLET)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    done = await enrollments.enroll(
+        org.tenant, UUID(customer_id), "bp-tablet", {"start": start.isoformat()}, backfill=True
     )
-    await version.save()
-    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-    enrollment = Enrollment(
-        organization=org.id,
-        customer=UUID(customer_id),
-        journey=journey.id,
-        journey_version=version.id,
-        anchors='{"start": "2026-12-01T09:00:00+00:00"}',
-        timezone="UTC",
-    )
-    await enrollment.save()
-    steps = []
-    for i, status in enumerate(["done", "pending", "pending"]):
-        due = start + timedelta(days=i)
-        step = Step(
-            organization=org.id,
-            enrollment=enrollment.id,
-            customer=UUID(customer_id),
-            behaviour="tablet",
-            occurrence=i,
-            due_at=due,
-            grace_until=due + timedelta(hours=2),
-            status=status,
-        )
-        await step.save()
-        steps.append(step.id)
-    return enrollment.id, steps
+    steps = await enrollments.steps_of(org.tenant, done.enrollment.id)
+    assert [s.status for s in steps] == ["pending"] * 3
+    await enrollments.complete_step(org.tenant, steps[0].id, "staff")
+    return done.enrollment.id, [s.id for s in steps], start
 
 
 async def test_export_holds_profile_consent_history_enrollments_and_steps(
@@ -404,7 +393,7 @@ async def test_export_holds_profile_consent_history_enrollments_and_steps(
     await client.post(
         f"{BASE}/{cid}/consents", headers=org.auth("staff"), json={**granted(), "status": "revoked"}
     )
-    enrollment_id, step_ids = await enroll(org, cid)
+    enrollment_id, step_ids, start = await enroll(org, cid)
     r = await client.get(f"{BASE}/{cid}/export", headers=org.auth("manager"))
     assert r.status_code == 200, r.text
     data = r.json()
@@ -415,9 +404,11 @@ async def test_export_holds_profile_consent_history_enrollments_and_steps(
     [enrollment] = data["enrollments"]
     assert enrollment["id"] == str(enrollment_id) and enrollment["journey_key"] == "bp-tablet"
     assert enrollment["journey_version"] == 1
-    assert enrollment["anchors"] == {"start": "2026-12-01T09:00:00+00:00"}
+    assert enrollment["anchors"] == {"start": start.isoformat()}
     assert [s["id"] for s in enrollment["steps"]] == [str(s) for s in step_ids]
-    assert enrollment["steps"][0]["due_at"] == "2026-12-01T09:00:00Z"
+    first = enrollment["steps"][0]
+    assert first["due_at"].endswith("Z") and datetime.fromisoformat(first["due_at"]) == start
+    assert first["status"] == "done"
     assert "organization" not in data["customer"]
 
 
@@ -434,7 +425,7 @@ async def test_erasure_blanks_personal_data_keeps_consent_and_cancels_plans(
         consent=[granted(evidence="ip 203.0.113.9"), granted("email", "marketing")],
     )
     cid = customer["id"]
-    enrollment_id, step_ids = await enroll(org, cid)
+    enrollment_id, step_ids, _ = await enroll(org, cid)
 
     r = await client.post(f"{BASE}/{cid}/erase", headers=org.auth("admin"))
     assert r.status_code == 200, r.text

@@ -294,16 +294,25 @@ def test_redis_answers_ping() -> None:
 
 
 def test_rabbitmq_accepts_a_queue() -> None:
-    """The AMQP finder yields a broker that can declare and delete a queue."""
+    """The AMQP finder yields a broker that declares a queue, counts its messages and
+    deletes it again."""
     import pika
+    import pika.exceptions
 
     params = pika.URLParameters(services.require(services.amqp_url))
     connection = pika.BlockingConnection(params)
     try:
         channel = connection.channel()
         queue = f"slipguard-harness-{uuid.uuid4().hex}"
-        channel.queue_declare(queue=queue, auto_delete=True)
+        channel.confirm_delivery()  # publish returns once the broker has routed the message
+        declared = channel.queue_declare(queue=queue, auto_delete=True)
+        assert declared.method.queue == queue and declared.method.message_count == 0
+        channel.basic_publish(exchange="", routing_key=queue, body=b"ping")
+        assert channel.queue_declare(queue=queue, passive=True).method.message_count == 1
         channel.queue_delete(queue=queue)
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as gone:
+            channel.queue_declare(queue=queue, passive=True)
+        assert gone.value.reply_code == 404
     finally:
         connection.close()
 
@@ -389,3 +398,4 @@ def test_free_port_is_bindable() -> None:
     port = services.free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+        assert sock.getsockname() == ("127.0.0.1", port) and 1024 <= port <= 65535

@@ -5,17 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import Org
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
-    assert body["status"] == status and body["title"] and body["detail"]
-    assert "Traceback" not in response.text
-    return body
+from tests.factories import PROBLEM, assert_problem
 
 
 async def test_me_names_organisation_role_and_credential(client: Any, org: Org) -> None:

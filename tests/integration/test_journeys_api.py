@@ -8,55 +8,14 @@ from typing import Any
 
 from journeys.enrollments import jobs
 from journeys.enrollments import services as enrollments
-from journeys.tables import Customer, Step
+from journeys.tables import Step
 from slips import missed
 from tests.conftest import Org
+from tests.factories import APPOINTMENT, JOURNEY, customer
 
 LIBRARY = Path(__file__).resolve().parents[2] / "journeys" / "library"
 
-JOURNEY = """\
-key: tenancy-check
-title: Daily check-in
-anchors: [start, appointment]
-behaviours:
-  - key: check-in
-    title: Check in
-    stage: encounter
-    importance: 6
-    schedule: {every: 1d, at: "08:00", from: start, for: 30d}
-    confirm: {reply: [DONE], grace: 4h}
-    nudges:
-      - {at: due, channel: sms, template: check}
-templates:
-  check: {en: "Hi {{ first_name }}, time to check in. Reply DONE."}
-""".replace("anchors: [start, appointment]", "anchors: [start]")
-
-APPOINTMENT = """\
-key: visit
-title: Clinic visit
-anchors: [appointment]
-behaviours:
-  - key: attend
-    title: Attend your appointment
-    stage: encounter
-    importance: 8
-    schedule: {once: appointment}
-    confirm: {reply: [OK], grace: 1h}
-    nudges:
-      - {at: due - 3d, channel: sms, template: reserved}
-      - {at: due - 1d, channel: sms, template: reserved}
-templates:
-  reserved:
-    en: "{{ first_name }}, your visit on {{ due_date }} at {{ due_time }} is reserved for you."
-"""
-
 YAML = {"content-type": "application/yaml"}
-
-
-async def customer(org: Org, tz: str = "Europe/London") -> Customer:
-    row = org.tenant.new(Customer, first_name="Mia", timezone=tz, pseudonym="p" * 16)
-    await row.save()
-    return row
 
 
 async def test_load_yaml_then_unchanged_then_new_version(client: Any, org: Org) -> None:

@@ -17,7 +17,7 @@ from journeys.schedule import occurrences
 from journeys.tables import Enrollment, Step
 from slips import validation, writes
 from tests.conftest import Org
-from tests.integration.test_journeys_api import JOURNEY, customer
+from tests.factories import JOURNEY, customer
 
 # A month ahead of whatever today is, at noon UTC.
 START = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) + timedelta(days=30)

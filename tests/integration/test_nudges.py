@@ -16,7 +16,7 @@ from journeys.enrollments import services as enrollments
 from journeys.schedule import apply_offset, occurrences
 from journeys.tables import Step
 from tests.conftest import Org
-from tests.integration.test_journeys_api import APPOINTMENT, customer
+from tests.factories import APPOINTMENT, customer
 
 DAILY = """\
 key: daily-walk

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from tests.conftest import Org
-
-
-def csrf_token(html: str) -> str:
-    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
-    assert match, "login form carries a CSRF token"
-    return match.group(1)
+from tests.factories import csrf_token
 
 
 async def test_pages_redirect_to_login_when_logged_out(client: Any) -> None:

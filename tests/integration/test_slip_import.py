@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from journeys import services as journeys
 from slips.tables import Slip
-from tests.integration.test_cli import run
+from tests.factories import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "docs" / "samples" / "slips.csv"
@@ -25,25 +27,44 @@ async def new_org() -> tuple[str, Any]:
     return slug, org
 
 
+def recent(text: str, first: date) -> str:
+    """A tick sheet written for October 2026 (the sample's month), moved so its first day
+    is ``first``: the importer refuses slips more than a year old, and the test must pass
+    on any date."""
+    for day in range(31, 0, -1):
+        moved = first + timedelta(days=day - 1)
+        text = text.replace(f"2026-10-{day:02d}", moved.isoformat())
+    return text
+
+
+def month_ago() -> date:
+    return (datetime.now(UTC) - timedelta(days=30)).date()
+
+
 async def count(org: Any) -> int:
     return await Slip.count().where(Slip.organization == org.id)
 
 
-async def test_sample_imports_once(client: Any) -> None:
+async def test_sample_imports_once(client: Any, tmp_path: Path) -> None:
     slug, org = await new_org()
-    dry = run("slips", "import", str(SAMPLE), "--org", slug, "--dry-run")
+    first_day = month_ago()
+    sample = tmp_path / "slips.csv"
+    sample.write_text(recent(SAMPLE.read_text(), first_day))
+    dry = run("slips", "import", str(sample), "--org", slug, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "4 rows, 4 valid, 0 bad; nothing written" in dry.stdout
     assert await count(org) == 0
-    first = run("slips", "import", str(SAMPLE), "--org", slug)
+    first = run("slips", "import", str(sample), "--org", slug)
     assert first.returncode == 0 and "4 imported, 0 already imported" in first.stdout
-    again = run("slips", "import", str(SAMPLE), "--org", slug)
+    again = run("slips", "import", str(sample), "--org", slug)
     assert "0 imported, 4 already imported" in again.stdout
     rows = await Slip.objects().where(Slip.organization == org.id).order_by(Slip.occurred_at)
     assert len(rows) == 4 and {r.source for r in rows} == {"import"}
     # a date-only row is noon local time; a naive time is read in the organisation's zone
-    assert rows[1].occurred_at.isoformat() == "2026-10-02T11:00:00+00:00"
-    assert rows[0].occurred_at.isoformat() == "2026-10-01T07:40:00+00:00"
+    london = ZoneInfo("Europe/London")
+    noon = datetime.combine(first_day + timedelta(days=1), time(12), london)
+    morning = datetime.combine(first_day, time(8, 40), london)
+    assert rows[1].occurred_at == noon and rows[0].occurred_at == morning
     assert rows[2].severity == 8 and rows[2].idempotency_key == "sheet-oct-3"
 
 
@@ -53,11 +74,14 @@ async def test_bad_rows_are_named_by_line_and_nothing_is_written(
     slug, org = await new_org()
     sheet = tmp_path / "october.csv"
     sheet.write_text(
-        "journey,behaviour,failure_mode,occurred_at\n"
-        "hypertension-adherence,take-dose,forgot,2026-10-01\n"
-        "hypertension-adherence,take-dos,,2026-10-02\n"
-        "hypertension-adherence,take-dose,,first of october\n"
-        "hypertension-adherence,take-dose,,2026-10-04\n"
+        recent(
+            "journey,behaviour,failure_mode,occurred_at\n"
+            "hypertension-adherence,take-dose,forgot,2026-10-01\n"
+            "hypertension-adherence,take-dos,,2026-10-02\n"
+            "hypertension-adherence,take-dose,,first of october\n"
+            "hypertension-adherence,take-dose,,2026-10-04\n",
+            month_ago(),
+        )
     )
     result = run("slips", "import", str(sheet), "--org", slug)
     assert result.returncode == 1

@@ -15,7 +15,7 @@ from slips import corrections, validation, writes
 from slips import stats as slip_stats
 from slips.tables import Slip
 from tests.conftest import Org
-from tests.integration.test_pages import csrf_token
+from tests.factories import csrf_token
 
 LIBRARY = Path(__file__).resolve().parents[2] / "journeys" / "library"
 MEDS = "hypertension-adherence"

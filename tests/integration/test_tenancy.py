@@ -48,7 +48,7 @@ async def populate(org: Org) -> None:
     """Give the victim one object of every kind a route can name."""
     from journeys import services as journeys
     from journeys.tables import Customer
-    from tests.integration.test_journeys_api import JOURNEY
+    from tests.factories import JOURNEY
 
     tenant = org.tenant
     customer = tenant.new(Customer, first_name="Vic", timezone="Europe/London", pseudonym="v" * 16)
@@ -163,7 +163,7 @@ def page_routes(app: Any) -> list[tuple[str, str]]:
 async def test_no_page_reads_or_changes_another_organisations_objects(
     app: Any, client: Any, org: Org, other_org: Org
 ) -> None:
-    from tests.integration.test_pages import csrf_token
+    from tests.factories import csrf_token
 
     await populate(org)
     client.cookies.clear()

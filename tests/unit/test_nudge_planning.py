@@ -15,7 +15,7 @@ from coaching.outbox import plans_of
 from journeys.definition import JourneyDefinition
 from journeys.enrollments import jobs, planning
 from journeys.schedule import apply_offset, last_due, lead_of, occurrences
-from tests.unit.test_schedule import ZONES, journey, schedules
+from tests.factories import ZONES, journey, schedules
 
 NY = ZoneInfo("America/New_York")
 

@@ -4,40 +4,17 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
-import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeys.definition import JourneyDefinition
 from journeys.schedule import occurrences, resolve_local
+from tests.factories import ZONES, journey, schedules
 
 NY = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
-
-
-def journey(
-    schedule: dict[str, object], nudges: list[dict[str, str]] | None = None
-) -> JourneyDefinition:
-    return msgspec.convert(
-        {
-            "key": "j",
-            "title": "J",
-            "anchors": ["start", "appointment"],
-            "behaviours": [
-                {
-                    "key": "b",
-                    "title": "B",
-                    "stage": "encounter",
-                    "importance": 5,
-                    "schedule": schedule,
-                    "nudges": nudges or [],
-                }
-            ],
-        },
-        JourneyDefinition,
-    )
 
 
 def local_times(defn: JourneyDefinition, start: datetime, tz: ZoneInfo) -> list[datetime]:
@@ -117,44 +94,6 @@ def test_first_occurrence_is_the_first_at_time_not_before_the_anchor() -> None:
 
 
 # --- properties ----------------------------------------------------------------------------
-
-ZONES = sorted(
-    z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/"))
-)
-units = st.sampled_from(["m", "h", "d", "w"])
-
-
-@st.composite
-def schedules(draw: st.DrawFn) -> dict[str, object]:
-    form = draw(st.sampled_from(["once", "once_at", "every_at", "every", "taper"]))
-    at = f"{draw(st.integers(0, 23)):02d}:{draw(st.sampled_from([0, 15, 30, 45])):02d}"
-    if form in ("once", "once_at"):
-        sign = draw(st.sampled_from(["+", "-"]))
-        out: dict[str, object] = {
-            "once": f"appointment {sign} {draw(st.integers(0, 60))}{draw(units)}"
-        }
-        if form == "once_at":
-            out["at"] = at
-        return out
-    if form == "every_at":
-        return {
-            "every": f"{draw(st.integers(1, 9))}d",
-            "at": at,
-            "from": "start",
-            "for": f"{draw(st.integers(1, 120))}d",
-        }
-    if form == "every":
-        unit = draw(units)
-        return {
-            "every": f"{draw(st.integers(1, 48))}{unit}",
-            "from": "start",
-            "for": f"{draw(st.integers(1, 400))}{unit}",
-        }
-    phases = [
-        {"every": f"{draw(st.integers(1, 7))}d", "for": f"{draw(st.integers(1, 30))}d"}
-        for _ in range(draw(st.integers(1, 4)))
-    ]
-    return {"taper": phases, "at": at, "from": "start"}
 
 
 def span(schedule: dict[str, object]) -> timedelta:
