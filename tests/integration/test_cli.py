@@ -171,6 +171,7 @@ def test_demo_runs_once_and_prints_the_login(tmp_path: Any) -> None:
 def test_commands_share_the_tests_clock() -> None:
     """Commands the tests start see the same time as the tests (also when a run moves the
     clock with --clock-shift), so dates made here mean the same there."""
+    import subprocess
     import sys
     from datetime import UTC, datetime
 
