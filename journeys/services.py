@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -99,15 +100,24 @@ def decoded(version_id: UUID, canonical_json: str) -> JourneyDefinition:
     return hit
 
 
-async def definitions_by_version(version_ids: set[UUID]) -> dict[UUID, JourneyDefinition]:
-    """Decoded definitions by version id; only versions not yet decoded are read."""
-    missing = [v for v in version_ids if v not in _decoded]
+async def definitions_by_version(
+    version_ids: Iterable[UUID],
+) -> tuple[dict[UUID, JourneyDefinition], dict[UUID, Exception]]:
+    """Decoded definitions by version id (only versions not yet decoded are read), and the
+    versions whose stored definition cannot be decoded, with the error: background jobs set
+    those aside rather than let one stop a batch."""
+    wanted = set(version_ids)
+    missing = [v for v in wanted if v not in _decoded]
+    failed: dict[UUID, Exception] = {}
     if missing:
         for row in await JourneyVersion.select(JourneyVersion.id, JourneyVersion.definition).where(
             JourneyVersion.id.is_in(missing)
         ):
-            decoded(row["id"], row["definition"])
-    return {v: _decoded[v] for v in version_ids}
+            try:
+                decoded(row["id"], row["definition"])
+            except Exception as exc:
+                failed[row["id"]] = exc
+    return {v: _decoded[v] for v in wanted if v in _decoded}, failed
 
 
 async def get_journey(tenant: Tenant, key: str) -> Journey:

@@ -21,8 +21,7 @@ from core.isolation import Quarantine
 from core.tenancy import Tenant
 from journeys.definition import Behaviour
 from journeys.enrollments.jobs import close_overdue, overdue_steps
-from journeys.services import decoded
-from journeys.tables import JourneyVersion
+from journeys.services import definitions_by_version
 from slips.validation import SlipRow
 from slips.writes import insert_new
 
@@ -73,18 +72,11 @@ async def _close(
 
 
 async def _behaviours(version_ids: set[UUID]) -> dict[UUID, dict[str, Behaviour]]:
-    """Behaviours by key for each version; a version that fails to decode is set aside."""
-    rows = await JourneyVersion.select(JourneyVersion.id, JourneyVersion.definition).where(
-        JourneyVersion.id.is_in(list(version_ids))
-    )
-    out: dict[UUID, dict[str, Behaviour]] = {}
-    for row in rows:
-        try:
-            definition = decoded(row["id"], row["definition"])
-            out[row["id"]] = {b.key: b for b in definition.behaviours}
-        except Exception as exc:
-            BAD_VERSIONS.add(row["id"], exc)
-    return out
+    """Behaviours by key for each version; a version that cannot be decoded is set aside."""
+    definitions, failed = await definitions_by_version(version_ids)
+    for version, exc in failed.items():
+        BAD_VERSIONS.add(version, exc)
+    return {v: {b.key: b for b in d.behaviours} for v, d in definitions.items()}
 
 
 def _system_slip(row: dict[str, Any], behaviour: Behaviour, now: datetime) -> SlipRow:

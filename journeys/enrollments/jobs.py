@@ -41,8 +41,8 @@ from journeys.enrollments.planning import (
     step_facts,
     write,
 )
-from journeys.services import decoded
-from journeys.tables import Enrollment, JourneyVersion, Step
+from journeys.services import definitions_by_version
+from journeys.tables import Enrollment, Step
 
 log = logging.getLogger("slipguard.enrollments")
 BATCH = 2000
@@ -188,18 +188,17 @@ def _plan_one(
 async def _facts_by_version(
     version_ids: Iterable[UUID],
 ) -> dict[UUID, tuple[JourneyDefinition, StepFacts]]:
-    """Decoded definitions and their step facts by version; a version that fails to decode
-    is set aside, and the rest are returned."""
-    rows = await JourneyVersion.select(JourneyVersion.id, JourneyVersion.definition).where(
-        JourneyVersion.id.is_in(list(version_ids))
-    )
+    """Decoded definitions and their step facts by version; a version that cannot be
+    decoded (or planned from) is set aside, and the rest are returned."""
+    definitions, failed = await definitions_by_version(version_ids)
+    for version, exc in failed.items():
+        BAD_VERSIONS.add(version, exc)
     out: dict[UUID, tuple[JourneyDefinition, StepFacts]] = {}
-    for row in rows:
+    for version, definition in definitions.items():
         try:
-            definition = decoded(row["id"], row["definition"])
-            out[row["id"]] = (definition, step_facts(definition))
+            out[version] = (definition, step_facts(definition))
         except Exception as exc:
-            BAD_VERSIONS.add(row["id"], exc)
+            BAD_VERSIONS.add(version, exc)
     return out
 
 
