@@ -12,9 +12,11 @@ One run, all on 127.0.0.1:
 1. creates a throw-away PostgreSQL database ``slipguard_bench_<random>`` (dropped at the
    end), runs ``slipguard init``, ``slipguard keys create --role staff`` and
    ``slipguard journeys load`` on the library journey ``hypertension-adherence``;
-2. serves the product with one uvicorn worker in two shapes: ``slipguard serve`` without a
-   broker (embedded: API + in-process worker + scheduler) and, when Redis answers on
-   127.0.0.1:6379, ``uvicorn api.asgi:app --workers 1`` with a Redis broker (API only);
+2. serves the product as users run it, with the default settings (INFO logs as JSON lines
+   on stderr, here into a file) and one API process, in two shapes: ``slipguard serve``
+   without a broker (embedded: API + in-process worker + scheduler) and, when Redis answers
+   on 127.0.0.1:6379, ``slipguard serve --workers 1`` with ``SLIPGUARD_BROKER_URL`` set
+   (the documented scale command: API only);
 3. drives ``POST /api/v1/slips`` with wrk (``bench/lua/slips.lua``): without and with a
    unique ``Idempotency-Key`` per request, and checks that the slips stored match the
    201 responses wrk saw (give or take the requests in flight when wrk stopped);
@@ -779,7 +781,10 @@ def http_section(
     lines: dict[str, Line] = {}
     token = product.staff_key
 
-    embedded_env = {k: v for k, v in product.env.items() if k != "SLIPGUARD_BROKER_URL"}
+    # Servers run with the defaults users get (INFO access logs as JSON lines); only the
+    # set-up commands above run quietly.
+    served_env = {k: v for k, v in product.env.items() if k != "SLIPGUARD_LOG_LEVEL"}
+    embedded_env = {k: v for k, v in served_env.items() if k != "SLIPGUARD_BROKER_URL"}
     embedded = Server(
         "product-embedded",
         [str(BIN / "slipguard"), "serve", "--port", str(port := free_port())],
@@ -800,22 +805,18 @@ def http_section(
 
     scale_note = ""
     if redis_reachable():
-        scale_env = {**product.env, "SLIPGUARD_BROKER_URL": REDIS_URL}
+        scale_env = {**served_env, "SLIPGUARD_BROKER_URL": REDIS_URL}
         scale = Server(
             "product-scale",
             [
-                str(BIN / "uvicorn"),
-                "api.asgi:app",
+                str(BIN / "slipguard"),
+                "serve",
                 "--host",
                 HOST,
                 "--port",
                 str(port := free_port()),
                 "--workers",
                 "1",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--proxy-headers",
             ],
             scale_env,
             port,
@@ -823,8 +824,8 @@ def http_section(
         with serving(scale):
             warm_up(scale, token, load)
             for key, what, unique in (
-                ("scale", "product, API only (`uvicorn api.asgi:app --workers 1`, Redis)", False),
-                ("scale-keyed", "product, API only, unique Idempotency-Key", True),
+                ("scale", "product, scale (`slipguard serve --workers 1`, Redis broker)", False),
+                ("scale-keyed", "product, scale, unique Idempotency-Key", True),
             ):
                 results[key], lines[key] = measure_http(
                     scale, db_url, token, load, key, what, unique

@@ -78,6 +78,11 @@ class LoopPoolPostgresEngine(PostgresEngine):
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         """Run native SQL (``$1`` placeholders). Skips Piccolo's query compilation, which
         cost more than the database on the single-row hot paths."""
+        if self.current_transaction.get() is None:
+            pool = self.pool
+            if pool is not None:
+                # The common case, straight to the pool (no context-manager generator).
+                return list(await pool.fetch(sql, *args))
         async with self.connection() as connection:
             return list(await connection.fetch(sql, *args))
 
