@@ -33,6 +33,7 @@ from api.controllers.health import HealthController
 from api.controllers.identity import IdentityController
 from api.controllers.journeys import JourneyController
 from api.controllers.slips import SlipController
+from api.input_checks import RefuseNul
 from api.observability import RequestContextMiddleware
 from api.pages.auth import AuthPages
 from api.pages.staff import StaffPages
@@ -122,6 +123,7 @@ def create_app(
     ]
     middleware: list[Any] = [
         DefineMiddleware(RequestContextMiddleware, metrics=settings.server.metrics_enabled),
+        RefuseNul,
         CookieBackendConfig(
             secret=secret,
             key="slipguard_session",

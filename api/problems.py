@@ -54,6 +54,7 @@ STATUS_TITLES: dict[int, str] = {
 
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+_NAMED_FIELD = re.compile(r"^`([^`]+)` ")  # a message about one field, e.g. from __post_init__
 
 
 def problem(
@@ -107,7 +108,7 @@ def _field_errors(extra: Any) -> list[dict[str, Any]]:
             continue
         message = str(item.get("message", "invalid value"))
         field = str(item.get("key") or "")
-        for pattern in (_UNKNOWN_FIELD, _MISSING_FIELD):
+        for pattern in (_UNKNOWN_FIELD, _MISSING_FIELD, _NAMED_FIELD):
             match = pattern.search(message)
             if match:
                 field = f"{field}.{match.group(1)}" if field and field != "data" else match.group(1)

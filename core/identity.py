@@ -170,6 +170,8 @@ async def get_user(tenant: Tenant, user_id: UUID) -> StaffUser:
 
 async def authenticate_password(email: str, password: str) -> Principal:
     """Check an email and password; raises InvalidCredentials on any mismatch."""
+    if "\x00" in email or "\x00" in password:  # no account has one; PostgreSQL cannot compare it
+        raise InvalidCredentials("wrong email or password")
     user = await StaffUser.objects().where(StaffUser.email == email.strip().lower()).first()
     if user is None or not user.active:
         with contextlib.suppress(VerificationError):

@@ -9,8 +9,25 @@ import msgspec
 T = TypeVar("T")
 
 
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
 class Input(msgspec.Struct, forbid_unknown_fields=True):
-    """Base of request bodies: unknown fields are an error, never silently ignored."""
+    """Base of request bodies: unknown fields are an error, never silently ignored, and no
+    text may hold a NUL character (PostgreSQL cannot store one; SQLite would keep a string
+    that every reader then mishandles), so both databases refuse it alike."""
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            if _has_nul(getattr(self, name)):
+                raise ValueError(f"`{name}` must not contain NUL characters (\\u0000)")
 
 
 class Page(msgspec.Struct, Generic[T]):

@@ -219,6 +219,52 @@ def _index_lines(
             _index_lines(item, child, lines, dupes)
 
 
+# Bounds checked on the event stream, before any node is built or walked: a journey file is
+# a few hundred nodes a handful of levels deep.
+MAX_NODES = 20_000
+MAX_DEPTH = 32
+
+
+def _screen(source: str) -> FieldError | None:
+    """The first thing in ``source`` that no journey needs and that could make reading it
+    explode: an anchor or alias (a few hundred bytes of nested aliases expand to gigabytes),
+    a mapping key that is not plain text, more than ``MAX_NODES`` values or ``MAX_DEPTH``
+    levels. One linear pass over the parser's events, before any node is built; raises
+    yaml.YAMLError for text that is not YAML."""
+    nodes = 0
+    # One entry per open collection: for a mapping, how many keys and values it has had
+    # (even: a key comes next); for a sequence, None.
+    open_: list[int | None] = []
+    for event in yaml.parse(source, Loader=_Loader):
+        line = event.start_mark.line + 1 if event.start_mark else None
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            return FieldError(
+                "yaml",
+                "anchors (&name) and aliases (*name) are not accepted in journey files; "
+                "write the value out where it is needed",
+                line,
+            )
+        if isinstance(event, yaml.CollectionEndEvent):
+            open_.pop()
+            continue
+        if not isinstance(event, yaml.NodeEvent):
+            continue
+        nodes += 1
+        if nodes > MAX_NODES:
+            return FieldError("yaml", f"more than {MAX_NODES:,} values: not a journey file", line)
+        is_key = False
+        if open_ and open_[-1] is not None:
+            is_key = open_[-1] % 2 == 0
+            open_[-1] += 1
+        if isinstance(event, yaml.CollectionStartEvent):
+            if is_key:
+                return FieldError("yaml", "a key must be plain text, not a list or a mapping", line)
+            if len(open_) >= MAX_DEPTH:
+                return FieldError("yaml", f"nested more than {MAX_DEPTH} levels deep", line)
+            open_.append(0 if isinstance(event, yaml.MappingStartEvent) else None)
+    return None
+
+
 def _parse_yaml(source: str) -> tuple[Any, dict[str, int], list[FieldError]]:
     loader = _Loader(source)
     try:
@@ -589,6 +635,10 @@ def validate_source(source: str, filename: str = "<upload>") -> Validation:
     """Validate a YAML source; never raises for bad input (see ``Validation.errors``)."""
     result = Validation(filename)
     try:
+        refused = _screen(source)
+        if refused is not None:
+            result.errors.append(refused)
+            return result
         data, lines, dupes = _parse_yaml(source)
     except yaml.YAMLError as exc:
         result.errors.append(_yaml_error(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,7 +47,9 @@ async def load_journey(
     api_key_id: UUID | None = None,
 ) -> Loaded:
     """Validate and store a definition: new journey, version N+1, or nothing if unchanged."""
-    definition, validation = load_definition(source, filename)
+    # Off the event loop: a large file takes a noticeable time to check, and other requests
+    # (every organisation's) must not wait for it.
+    definition, validation = await asyncio.to_thread(load_definition, source, filename)
     body = canonical(definition).decode()
     checksum = digest(definition)
     async with write_transaction():

@@ -1,0 +1,103 @@
+"""Hostile input gets a clear 4xx naming what is wrong, never a stall, a 500 or a
+half-written change (on SQLite and PostgreSQL alike)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slips.tables import Slip
+from tests.conftest import Org
+from tests.factories import JOURNEY, assert_problem, run
+
+YAML = {"content-type": "application/yaml"}
+
+
+def alias_bomb(levels: int) -> str:
+    """A few hundred bytes that expand tenfold per level when aliases are followed."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels + 1):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE_YAML = {
+    "alias bomb": (alias_bomb(6), "anchors (&name) and aliases"),
+    "recursive alias": ("key: &a [*a]\n", "anchors (&name) and aliases"),
+    "complex key": ("? [a, b]\n: c\n", "a key must be plain text"),
+    "deep nesting": ("a: " + "[" * 2000 + "]" * 2000 + "\n", "nested more than 32 levels"),
+    "too many values": ("a: [" + ", ".join(["1"] * 25_000) + "]\n", "more than 20,000 values"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_YAML))
+async def test_hostile_yaml_is_refused_before_it_is_expanded(
+    client: Any, org: Org, name: str
+) -> None:
+    source, message = HOSTILE_YAML[name]
+    r = await client.post(
+        "/api/v1/journeys", headers={**org.auth("manager"), **YAML}, content=source
+    )
+    problem = assert_problem(r, 422)
+    [error] = problem["errors"]
+    assert error["field"] == "yaml" and message in error["message"] and error["line"] >= 1
+    # The service stayed responsive and nothing was loaded.
+    assert (await client.get("/healthz")).status_code == 200
+    listed = await client.get("/api/v1/journeys", headers=org.auth("staff"))
+    assert listed.json()["items"] == []
+
+
+def test_the_cli_refuses_the_same_files_with_file_and_line(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(alias_bomb(7))
+    result = run("journeys", "validate", str(bomb))
+    assert result.returncode == 1
+    assert f"{bomb}:1:" in result.stdout + result.stderr
+    assert "aliases" in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
+async def test_nul_characters_are_refused_everywhere_and_named(client: Any, org: Org) -> None:
+    h = org.auth("manager")
+    await client.post("/api/v1/journeys", headers={**h, **YAML}, content=JOURNEY.encode())
+    slip = {"journey": "tenancy-check", "behaviour": "check-in", "note": "a\u0000b"}
+    problem = assert_problem(await client.post("/api/v1/slips", headers=h, json=slip), 422)
+    assert [e["field"] for e in problem["errors"]] == ["note"]
+    batch = {"items": [{**slip, "note": "fine"}, {**slip, "site": "x\u0000"}]}
+    problem = assert_problem(await client.post("/api/v1/slips/batch", headers=h, json=batch), 422)
+    assert problem["errors"][0]["field"] == "items[1].site"
+    person = {"first_name": "Ada\u0000", "consent": []}
+    problem = assert_problem(await client.post("/api/v1/customers", headers=h, json=person), 422)
+    assert [e["field"] for e in problem["errors"]] == ["first_name"]
+    anchors = {"customer_id": "00000000-0000-0000-0000-000000000000", "journey": "x",
+               "anchors": {"start\u0000": "now"}}  # fmt: skip
+    problem = assert_problem(await client.post("/api/v1/enrollments", headers=h, json=anchors), 422)
+    assert problem["errors"][0]["field"] == "anchors"
+    for url, field in (
+        ("/api/v1/customers?q=a%00b", "query.q"),
+        ("/api/v1/slips?site=x%00", "query.site"),
+        ("/api/v1/slips?journey=%00", "query.journey"),
+        ("/api/v1/journeys/a%00b", "path"),
+    ):
+        problem = assert_problem(await client.get(url, headers=h), 422)
+        assert [e["field"] for e in problem["errors"]] == [field], url
+    assert await Slip.count().where(Slip.organization == org.id) == 0
+
+
+async def test_a_nul_in_a_login_is_a_failed_login(client: Any, org: Org) -> None:
+    from tests.factories import csrf_token
+
+    page = await client.get("/login")
+    r = await client.post(
+        "/login",
+        data={
+            "email": "admin\u0000@x.test",
+            "password": "p\u0000",
+            "_csrf_token": csrf_token(page.text),
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code in (200, 401) and "Traceback" not in r.text
+    assert "wrong email or password" in r.text.lower() or r.status_code == 401
