@@ -33,13 +33,14 @@ from api.controllers.health import HealthController
 from api.controllers.identity import IdentityController
 from api.controllers.journeys import JourneyController
 from api.controllers.slips import SlipController
-from api.input_checks import RefuseNul
+from api.input_checks import CheckedRequest, RefuseNul
 from api.observability import RequestContextMiddleware
 from api.pages.auth import AuthPages
 from api.pages.staff import StaffPages
 from api.problems import EXCEPTION_HANDLERS
 from coaching import outbox as _outbox  # noqa: F401 - installs the step companion
 from core import db
+from core.db import private_directory
 from core.logs import configure_logging
 from settings import Settings, get_settings
 
@@ -57,7 +58,7 @@ def session_secret(settings: Settings) -> bytes:
         return hashlib.sha256(configured.encode()).digest()
     path = settings.data_dir / "secret_key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
@@ -165,6 +166,7 @@ def create_app(
             security=[{"apiKey": []}],
         ),
         request_max_body_size=settings.server.max_body_bytes,
+        request_class=CheckedRequest,
         debug=False,
         logging_config=None,  # configure_logging() above owns the handlers
     )

@@ -136,6 +136,7 @@ DEMO_STAFF = "staff@demo.example"
 def demo() -> None:
     """Create the demo organisation once and print how to log in (kept in the data dir)."""
     from core import identity as services
+    from core.db import private_directory
     from core.errors import OrganizationExists
 
     settings = settings_or_exit()
@@ -158,7 +159,7 @@ def demo() -> None:
 
     created = run_db(work)
     if created is not None:
-        saved.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(saved.parent)
         saved.touch(mode=0o600)
         saved.write_text(
             f"admin: {DEMO_EMAIL}\nstaff: {DEMO_STAFF} (phone page: /staff)\n"

@@ -1,9 +1,14 @@
-"""Checks every request's path and query before anything reads them."""
+"""Checks on every request before anything reads it: no NUL in the path or query, and a
+body that is really JSON where JSON is expected."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl
 
+import msgspec
+from litestar import Request
+from litestar.exceptions import ClientException, HTTPException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import FieldError, Invalid
@@ -43,3 +48,34 @@ class RefuseNul:
                     ],
                 )
         await self.app(scope, receive, send)
+
+
+JSON_TYPES = ("application/json", "application/problem+json")
+
+
+class UnsupportedMediaType(HTTPException):
+    """A body in a format this endpoint does not read."""
+
+    status_code = 415
+
+
+class CheckedRequest(Request[Any, Any, Any]):
+    """A request whose JSON body must say it is JSON and be valid JSON: a 415 or a 400
+    with a problem body, never a 500 from the decoder."""
+
+    async def json(self) -> Any:
+        kind = self.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind not in JSON_TYPES and not kind.endswith("+json"):
+            raise UnsupportedMediaType(
+                f"send the body as JSON with Content-Type: application/json "
+                f"(got {kind or 'no content type'})"
+            )
+        try:
+            return await super().json()
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+            reason = (
+                str(exc).split("\n")[0][:200]
+                if isinstance(exc, msgspec.DecodeError)
+                else ("not UTF-8" if isinstance(exc, UnicodeDecodeError) else "nested too deep")
+            )
+            raise ClientException(f"the body is not valid JSON: {reason}") from None

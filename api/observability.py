@@ -23,7 +23,7 @@ _id_counter = itertools.count(1)
 
 
 def _new_request_id() -> str:
-    return f"{_ID_PREFIX}{next(_id_counter):012x}"
+    return f"{_ID_PREFIX}{next(_id_counter):016x}"
 
 
 CLIENT_CLOSED = 499  # the status nginx logs for a request the client abandoned

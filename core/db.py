@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any
 
 from piccolo.engine.base import Engine
@@ -97,12 +99,27 @@ async def _keep_session(connection: Any) -> None:
     """
 
 
+def private_directory(path: Path) -> Path:
+    """Create ``path`` (and parents) readable by this user only: it holds the database with
+    password hashes and customers' personal data, the session key and the demo login."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def _private_file(path: Path) -> None:
+    """Create an empty SQLite file readable by this user only; SQLite gives its journal and
+    WAL files the same permissions."""
+    private_directory(path.parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
 def make_engine(db: DatabaseSettings) -> Engine[Any]:
     """Build the Piccolo engine for the configured database (no connections opened yet)."""
     if db.is_postgres:
         return LoopPoolPostgresEngine(config={"dsn": db.url}, log_queries=False)
     path = db.sqlite_path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_file(path)
     # A long busy timeout lets concurrent writers queue instead of failing with "locked".
     return SQLiteEngine(path=str(path), timeout=30, check_same_thread=False)
 
@@ -120,7 +137,7 @@ def prepare_sqlite(db: DatabaseSettings) -> None:
     """Switch a SQLite file to WAL so readers never block the single writer (persistent)."""
     if db.is_postgres:
         return
-    db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    _private_file(db.sqlite_path)
     with sqlite3.connect(db.sqlite_path) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
 

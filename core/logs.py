@@ -22,6 +22,14 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {
 _TOKEN = re.compile(r"(sg_[0-9a-f]{10}_)[A-Za-z0-9_-]+|(Bearer\s+)\S+", re.IGNORECASE)
 
 
+# Control characters in text lines, written escaped (\n, \x1b, ...).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return repr(match.group())[1:-1]
+
+
 # Values JSON cannot hold (ids, times, exceptions) are written as their text.
 _encode = msgspec.json.Encoder(enc_hook=str).encode
 
@@ -93,7 +101,8 @@ class TextFormatter(LineFormatter):
     ) -> str:
         trace = extras.pop("exc", None)
         pairs = " ".join(f"{k}={v}" for k, v in extras.items())
-        line = f"{level:<7} {name}: {mask(message)} {mask(pairs)}".rstrip()
+        # One record, one line: a newline in a path (%0A) must not forge a second record.
+        line = _CONTROL.sub(_escape, f"{level:<7} {name}: {mask(message)} {mask(pairs)}".rstrip())
         return f"{line}\n{mask(trace)}" if trace else line
 
 

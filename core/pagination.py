@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from core import clock
 from core.errors import FieldError, Invalid
 
 MAX_LIMIT = 500
@@ -25,7 +26,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         stamp, row_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(stamp), UUID(row_id)
+        moment = datetime.fromisoformat(stamp)
+        if moment.tzinfo is None or not clock.in_range(moment):
+            raise ValueError("out of range")
+        return moment, UUID(row_id)
     except (ValueError, TypeError, json.JSONDecodeError):
         raise Invalid(
             "invalid cursor", [FieldError("cursor", "not a cursor from this API")]

@@ -258,7 +258,12 @@ def _screen(source: str) -> FieldError | None:
             open_[-1] += 1
         if isinstance(event, yaml.CollectionStartEvent):
             if is_key:
-                return FieldError("yaml", "a key must be plain text, not a list or a mapping", line)
+                return FieldError(
+                    "yaml",
+                    "not valid YAML: a key must be plain text, not a list or a mapping "
+                    "(a value starting with {{, [, { or : needs quotes)",
+                    line,
+                )
             if len(open_) >= MAX_DEPTH:
                 return FieldError("yaml", f"nested more than {MAX_DEPTH} levels deep", line)
             open_.append(0 if isinstance(event, yaml.MappingStartEvent) else None)

@@ -209,6 +209,10 @@ def parse_anchors(
         if value.tzinfo is None:
             errors.append(FieldError(f"{field}.{name}", "needs a UTC offset (e.g. +00:00 or Z)"))
             continue
+        if not clock.in_range(value) or abs(value - now) > clock.ANCHOR_WINDOW:
+            years = clock.ANCHOR_WINDOW.days // 366
+            errors.append(FieldError(f"{field}.{name}", f"must be within {years} years of now"))
+            continue
         out[name] = value.astimezone(UTC)
     if errors:
         raise EnrollmentInvalid("invalid anchors", errors)

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from core import clock
 from core.db import write_transaction
+from core.errors import FieldError
 from core.pagination import keyset, page
 from core.tenancy import Tenant
 from journeys.tables import Journey
@@ -56,6 +57,13 @@ async def list_slips(
     for column, value in simple:
         if value is not None:
             query = query.where(column == value)
+    bad = [
+        FieldError(name, "must be a time with an offset between 1900 and 2200")
+        for name, value in (("since", f.since), ("until", f.until))
+        if value is not None and (value.tzinfo is None or not clock.in_range(value))
+    ]
+    if bad:
+        raise SlipInvalid("invalid time filter", bad)
     if f.since is not None:
         query = query.where(Slip.occurred_at >= f.since)
     if f.until is not None:

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
+import weakref
 from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Response, get
 
 from core import clock, db
+
+# /readyz is public and polled: its answer is kept this long, so callers (a load balancer,
+# or anyone) cost one database write and one broker message per interval, not per call.
+READY_CACHE_SECONDS = 5.0
+_ready: dict[str, Any] = {"until": 0.0, "answer": None}
+# One lock per event loop (an asyncio lock belongs to the loop it first waits on).
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _age(now: datetime, seen: Any) -> float:
@@ -29,37 +40,49 @@ class HealthController(Controller):
 
     @get("/readyz")
     async def readyz(self) -> Response[dict[str, Any]]:
-        """Ready when the database answers and the broker accepts a ping message."""
-        from coaching import actors, services
-        from coaching.broker import broker
+        """Ready when the database answers and the broker accepts a ping message (checked at
+        most every few seconds; concurrent calls share one check)."""
+        lock = _locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            if _ready["answer"] is None or time.monotonic() >= _ready["until"]:
+                _ready["answer"] = await _check()
+                _ready["until"] = time.monotonic() + READY_CACHE_SECONDS
+            body, status = _ready["answer"]
+        return Response(body, status_code=status)
 
-        checks: dict[str, Any] = {}
-        ok = True
-        try:
-            await asyncio.wait_for(db.ping(), timeout=5)
-            checks["database"] = "ok"
-        except Exception as exc:
-            ok = False
-            checks["database"] = f"unreachable: {type(exc).__name__}"
-        try:
-            token = secrets.token_hex(8)
-            await asyncio.wait_for(asyncio.to_thread(actors.ping.send, token), timeout=5)
-            checks["broker"] = "ok"
-        except Exception as exc:
-            ok = False
-            checks["broker"] = f"unreachable: {type(exc).__name__}"
-        if checks["database"] == "ok":
-            now = clock.now()
-            checks["workers"] = [
-                {
-                    "worker": h["worker"],
-                    "seen_seconds_ago": _age(now, h["seen_at"]),
-                }
-                for h in await services.heartbeats()
-            ]
-        body = {
-            "status": "ready" if ok else "unavailable",
-            "broker": type(broker).__name__,
-            "checks": checks,
-        }
-        return Response(body, status_code=200 if ok else 503)
+
+async def _check() -> tuple[dict[str, Any], int]:
+    """Ping the database and the broker; list recent worker heartbeats."""
+    from coaching import actors, services
+    from coaching.broker import broker
+
+    checks: dict[str, Any] = {}
+    ok = True
+    try:
+        await asyncio.wait_for(db.ping(), timeout=5)
+        checks["database"] = "ok"
+    except Exception as exc:
+        ok = False
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    try:
+        token = secrets.token_hex(8)
+        await asyncio.wait_for(asyncio.to_thread(actors.ping.send, token), timeout=5)
+        checks["broker"] = "ok"
+    except Exception as exc:
+        ok = False
+        checks["broker"] = f"unreachable: {type(exc).__name__}"
+    if checks["database"] == "ok":
+        now = clock.now()
+        checks["workers"] = [
+            {
+                "worker": h["worker"],
+                "seen_seconds_ago": _age(now, h["seen_at"]),
+            }
+            for h in await services.heartbeats()
+        ]
+    body = {
+        "status": "ready" if ok else "unavailable",
+        "broker": type(broker).__name__,
+        "checks": checks,
+    }
+    return body, 200 if ok else 503

@@ -10,6 +10,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
 from api.auth import principal_of, requires
+from api.input_checks import UnsupportedMediaType
 from core import clock, identity
 from core.errors import FieldError, Invalid
 from core.schemas import Page
@@ -36,7 +37,7 @@ async def _source(request: AnyRequest) -> tuple[str, str]:
             return body.decode("utf-8"), request.headers.get("x-filename", "<upload>")
         except UnicodeDecodeError:
             raise Invalid("body is not UTF-8", [FieldError("body", "send UTF-8 text")]) from None
-    if content_type in ("application/json", ""):
+    if content_type == "application/json":
         try:
             data = msgspec.json.decode(body, type=JourneySourceIn)
         except msgspec.ValidationError as exc:
@@ -44,9 +45,9 @@ async def _source(request: AnyRequest) -> tuple[str, str]:
         except msgspec.DecodeError:
             raise Invalid("body is not JSON", [FieldError("body", "send JSON or YAML")]) from None
         return data.source, data.filename
-    raise Invalid(
-        f"unsupported content type {content_type!r}",
-        [FieldError("content-type", "use application/yaml or application/json")],
+    raise UnsupportedMediaType(
+        f"send the journey as application/yaml (the file) or application/json "
+        f'({{"source": "..."}}); got {content_type or "no content type"}'
     )
 
 

@@ -101,3 +101,111 @@ async def test_a_nul_in_a_login_is_a_failed_login(client: Any, org: Org) -> None
     )
     assert r.status_code in (200, 401) and "Traceback" not in r.text
     assert "wrong email or password" in r.text.lower() or r.status_code == 401
+
+
+async def test_bodies_that_are_not_json_get_400_or_415(client: Any, org: Org) -> None:
+    h = org.auth("staff")
+    json_type = {**h, "content-type": "application/json"}
+    for body in (
+        b'{"journey": "\xff\xfe", "behaviour": "x"}',  # not UTF-8 inside a string
+        b'{"a":' * 1200 + b"1" + b"}" * 1200,  # nested deeper than any decoder allows
+        b"[" * 1500 + b"]" * 1500,
+    ):
+        problem = assert_problem(
+            await client.post("/api/v1/slips", headers=json_type, content=body), 400
+        )
+        assert "not valid JSON" in problem["detail"]
+    truncated = await client.post("/api/v1/slips", headers=json_type, content=b'{"journey": ')
+    assert_problem(truncated, 400)
+    body = b'{"journey": "x", "behaviour": "y"}'
+    for kind in ("text/plain", "application/xml", "application/x-www-form-urlencoded", None):
+        headers = {**h, "content-type": kind} if kind else dict(h)
+        problem = assert_problem(
+            await client.post("/api/v1/slips", headers=headers, content=body), 415
+        )
+        assert "application/json" in problem["detail"]
+    manager = org.auth("manager")
+    r = await client.post("/api/v1/journeys", headers=manager, content=JOURNEY.encode())
+    assert_problem(r, 415)
+
+
+OUT_OF_RANGE = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00")
+
+
+@pytest.mark.parametrize("stamp", OUT_OF_RANGE)
+async def test_times_out_of_range_are_named_not_500(client: Any, org: Org, stamp: str) -> None:
+    import base64
+    import json
+
+    h = org.auth("manager")
+    raw = json.dumps([stamp, "00000000-0000-0000-0000-000000000000"]).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    for path in ("/api/v1/slips", "/api/v1/customers", "/api/v1/enrollments"):
+        r = await client.get(path, headers=h, params={"cursor": cursor})
+        assert [e["field"] for e in assert_problem(r, 422)["errors"]] == ["cursor"], path
+    for name in ("since", "until"):
+        r = await client.get("/api/v1/slips", headers=h, params={name: stamp})
+        assert [e["field"] for e in assert_problem(r, 422)["errors"]] == [name]
+    await client.post("/api/v1/journeys", headers={**h, **YAML}, content=JOURNEY.encode())
+    r = await client.get(
+        "/api/v1/journeys/tenancy-check/preview", headers=h, params={"start": stamp}
+    )
+    assert assert_problem(r, 422)["errors"][0]["field"] == "query.start"
+    person = await client.post("/api/v1/customers", headers=h, json={"first_name": "Ada"})
+    enrol = {
+        "customer_id": person.json()["id"],
+        "journey": "tenancy-check",
+        "anchors": {"start": stamp},
+    }
+    r = await client.post("/api/v1/enrollments", headers=h, json=enrol)
+    assert assert_problem(r, 422)["errors"][0]["field"] == "anchors.start"
+
+
+async def test_readyz_checks_at_most_every_few_seconds(client: Any, monkeypatch: Any) -> None:
+    import asyncio
+
+    from api.controllers import health
+    from core import db
+
+    calls = []
+    real = db.ping
+
+    async def counted() -> None:
+        calls.append(1)
+        await real()
+
+    monkeypatch.setattr(db, "ping", counted)
+    monkeypatch.setitem(health._ready, "until", 0.0)
+    answers = await asyncio.gather(*(client.get("/readyz") for _ in range(20)))
+    assert {r.status_code for r in answers} == {200} and len(calls) == 1
+    assert len({r.text for r in answers}) == 1
+    monkeypatch.setitem(health._ready, "until", 0.0)  # the interval has passed
+    assert (await client.get("/readyz")).status_code == 200 and len(calls) == 2
+
+
+def test_text_logs_cannot_be_forged_with_newlines() -> None:
+    import logging
+
+    from core.logs import TextFormatter
+
+    record = logging.LogRecord("slipguard.access", logging.INFO, "", 0, "GET %s 404", ("/x\n"
+        "ERROR slipguard.auth: admin logged in\x1b[2J",), None)  # fmt: skip
+    record.org = "acme\r\nfake"
+    line = TextFormatter().format(record)
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line
+    assert "/x\\nERROR" in line and "acme\\r\\nfake" in line
+
+
+async def test_the_data_directory_and_database_are_private(tmp_path: Path) -> None:
+    import stat
+
+    from core.db import make_engine, prepare_sqlite
+    from settings import DatabaseSettings
+
+    data = tmp_path / "fresh" / "slipguard"
+    settings = DatabaseSettings(url=f"sqlite:///{data / 'x.sqlite3'}")
+    make_engine(settings)
+    prepare_sqlite(settings)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for made in data.iterdir():
+        assert stat.S_IMODE(made.stat().st_mode) == 0o600, made
