@@ -15,14 +15,20 @@ import csv
 import hashlib
 import io
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
+
+from core.db import write_transaction
 from core.errors import FieldError
 from core.tenancy import Tenant
 from slips import validation, writes
+from slips.schemas import SlipItemIn
 
 REQUIRED = ("journey", "behaviour", "occurred_at")
 OPTIONAL = (
@@ -82,11 +88,51 @@ def _when(text: str, tz: ZoneInfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
+def _records(reader: csv.DictReader[str], name: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each record with the line it starts on; a record the csv module cannot read (a
+    quote never closed, a field over its size limit) refuses the file, naming that line."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            text = str(exc)
+            if "field larger than field limit" in text:
+                why = f"a field is longer than {csv.field_size_limit():,} characters"
+            else:
+                why = 'a quoted field is not closed (a " opened here has no matching ")'
+            raise CsvProblem(f"{name}: line {start}: {why}; nothing was imported") from None
+        yield start, record
+
+
+def _shape(values: dict[str, str], severity: int | None) -> list[FieldError]:
+    """The length and character limits the API applies to the same fields (a value the
+    database would refuse must be a row error, not a failed import)."""
+    given: dict[str, Any] = {
+        k: v
+        for k, v in values.items()
+        if v and k in SlipItemIn.__struct_fields__ and k not in ("severity", "occurred_at")
+    }
+    if severity is not None:
+        given["severity"] = severity
+    try:
+        msgspec.convert(given, SlipItemIn)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).partition(" - at `$.")
+        named = re.match(r"^`([^`]+)` ", message)
+        column = where.rstrip("`") or (named.group(1) if named else "row")
+        return [FieldError(column, message)]
+    return []
+
+
 def parse_rows(
     raw: bytes, name: str, tz: ZoneInfo
 ) -> tuple[list[tuple[int, validation.SlipInput]], list[RowError]]:
     """Read the file into slip inputs (with their line numbers) and row errors."""
-    reader = csv.DictReader(io.StringIO(_decode(raw, name), newline=""))
+    # strict: a quote left open is an error, not a field that swallows the rows after it.
+    reader = csv.DictReader(io.StringIO(_decode(raw, name), newline=""), strict=True)
     header = [h.strip() for h in reader.fieldnames or []]
     if not header:
         raise CsvProblem(f"{name}: empty file; the first line must name the columns")
@@ -105,8 +151,7 @@ def parse_rows(
     base = os.path.basename(name)
     items: list[tuple[int, validation.SlipInput]] = []
     bad: list[RowError] = []
-    for record in reader:
-        line = reader.line_num
+    for line, record in _records(reader, name):
         if None in record:
             bad.append(RowError(line, [FieldError("row", "more values than columns")]))
             continue
@@ -131,6 +176,7 @@ def parse_rows(
                 errors.append(
                     FieldError("severity", f"{values['severity']!r} is not a whole number")
                 )
+        errors += _shape(values, severity)
         if errors:
             bad.append(RowError(line, errors))
             continue
@@ -149,7 +195,7 @@ def parse_rows(
                     severity=severity,
                     site=values.get("site") or None,
                     channel=values.get("channel") or None,
-                    note=values.get("note", "")[:2000],
+                    note=values.get("note", ""),
                     occurred_at=occurred,
                     key=values.get("key") or f"csv:{derived}",
                 ),
@@ -183,14 +229,16 @@ async def import_csv(
     report.bad.sort(key=lambda r: r.line)
     if dry_run or (report.bad and not skip_invalid):
         return report
-    for start in range(0, len(good), CHUNK):
-        chunk_items = good[start : start + CHUNK]
-        results = await writes.record_batch(
-            tenant, chunk_items, validation.Reporter(), source="import"
-        )
-        report.created += sum(1 for r in results if r.status == "created")
-        report.duplicates += sum(1 for r in results if r.status == "duplicate")
-        if progress:
-            progress(len(chunk_items))
+    # One transaction for the whole file: a failure on row 1,201 leaves none of rows 1-1,200.
+    async with write_transaction():
+        for start in range(0, len(good), CHUNK):
+            chunk_items = good[start : start + CHUNK]
+            results = await writes.record_batch(
+                tenant, chunk_items, validation.Reporter(), source="import"
+            )
+            report.created += sum(1 for r in results if r.status == "created")
+            report.duplicates += sum(1 for r in results if r.status == "duplicate")
+            if progress:
+                progress(len(chunk_items))
     report.written = True
     return report

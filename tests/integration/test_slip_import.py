@@ -107,3 +107,38 @@ async def test_unreadable_files_are_refused_whole(client: Any, tmp_path: Path) -
     assert "missing column(s) behaviour, occurred_at" in result.stderr
     assert "unknown column(s) when, colour" in result.stderr
     assert await count(org) == 0
+
+
+async def test_one_bad_row_in_a_large_sheet_writes_nothing(client: Any, tmp_path: Path) -> None:
+    slug, org = await new_org()
+    day = month_ago().isoformat()
+    rows = [f"hypertension-adherence,take-dose,{day},north,row {i}" for i in range(1500)]
+    rows[1200] = f"hypertension-adherence,take-dose,{day},{'x' * 101},too long a site"
+    rows[1300] = f"hypertension-adherence,take-dose,{day},north,nul \x00 here"
+    sheet = tmp_path / "big.csv"
+    sheet.write_text("journey,behaviour,occurred_at,site,note\n" + "\n".join(rows) + "\n")
+    result = run("slips", "import", str(sheet), "--org", slug)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{sheet}: line 1202: site:" in result.stderr
+    assert f"{sheet}: line 1302: note:" in result.stderr and "NUL" in result.stderr
+    assert await count(org) == 0
+    partial = run("slips", "import", str(sheet), "--org", slug, "--skip-invalid")
+    assert "1498 imported" in partial.stdout.replace(",", "") and await count(org) == 1498
+
+
+async def test_unreadable_records_are_named_by_line(client: Any, tmp_path: Path) -> None:
+    slug, org = await new_org()
+    day = month_ago().isoformat()
+    head = "journey,behaviour,occurred_at,note\n"
+    good = f"hypertension-adherence,take-dose,{day},fine\n"
+    open_quote = tmp_path / "quote.csv"
+    open_quote.write_text(
+        head + good + f'hypertension-adherence,take-dose,{day},"never closed\n' + good * 3
+    )
+    huge = tmp_path / "huge.csv"
+    huge.write_text(head + good + f"hypertension-adherence,take-dose,{day},{'y' * 140_000}\n")
+    for sheet, line, words in ((open_quote, 3, "not closed"), (huge, 3, "longer than")):
+        result = run("slips", "import", str(sheet), "--org", slug)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert f"{sheet}: line {line}: " in result.stderr and words in result.stderr
+    assert await count(org) == 0
