@@ -33,6 +33,7 @@ from api.controllers.health import HealthController
 from api.controllers.identity import IdentityController
 from api.controllers.journeys import JourneyController
 from api.controllers.slips import SlipController
+from api.headers import SecurityHeaders
 from api.input_checks import CheckedRequest, RefuseNul
 from api.observability import RequestContextMiddleware
 from api.pages.auth import AuthPages
@@ -124,6 +125,7 @@ def create_app(
     ]
     middleware: list[Any] = [
         DefineMiddleware(RequestContextMiddleware, metrics=settings.server.metrics_enabled),
+        SecurityHeaders,
         RefuseNul,
         CookieBackendConfig(
             secret=secret,

@@ -13,6 +13,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Template
 from litestar.status_codes import (
     HTTP_401_UNAUTHORIZED,
     HTTP_404_NOT_FOUND,
@@ -67,8 +68,10 @@ def problem(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
-    """Build a problem+json response."""
+    """Build a problem+json response (an HTML error page for a browser asking for a page)."""
     title = title or STATUS_TITLES.get(status, "Error")
+    if _wants_page(request):
+        return _page(request, status, title, detail, headers)
     body: dict[str, Any] = {
         "type": TYPE_BASE + (slug or title.lower().replace(" ", "-")),
         "title": title,
@@ -85,6 +88,33 @@ def problem(
     if errors:
         body["errors"] = errors
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _wants_page(request: Request[Any, Any, Any]) -> bool:
+    """A browser navigating to a page (JSON stays the answer for the API and for clients
+    that ask for it)."""
+    path = request.scope["path"]
+    if path.startswith(("/api/", "/schema", "/static/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _page(
+    request: Request[Any, Any, Any],
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None,
+) -> Response[Any]:
+    request_id = request.scope.get("state", {}).get("request_id")
+    if request_id:
+        headers = {**(headers or {}), "X-Request-ID": request_id}
+    return Template(
+        "error.html",
+        context={"title": title, "detail": detail, "request_id": request_id, "principal": None},
+        status_code=status,
+        headers=headers,
+    )
 
 
 def status_of(exc: BaseException) -> int:

@@ -209,3 +209,26 @@ async def test_the_data_directory_and_database_are_private(tmp_path: Path) -> No
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     for made in data.iterdir():
         assert stat.S_IMODE(made.stat().st_mode) == 0o600, made
+
+
+async def test_pages_carry_security_headers_and_the_api_stays_json(client: Any, org: Org) -> None:
+    page = await client.get("/login")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["referrer-policy"]
+    api = await client.get("/api/v1/me", headers=org.auth())
+    assert api.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in api.headers
+
+
+async def test_a_browser_gets_an_error_page_and_a_client_a_problem(client: Any) -> None:
+    html = await client.get("/no-such-page", headers={"accept": "text/html,*/*;q=0.8"})
+    assert html.status_code == 404 and html.headers["content-type"].startswith("text/html")
+    assert "Not found" in html.text and "<h1" in html.text
+    assert "Traceback" not in html.text and "{" not in html.text.split("<main>")[1][:200]
+    plain = await client.get("/no-such-page")
+    assert_problem(plain, 404)
+    api = await client.get("/api/v1/no-such-thing", headers={"accept": "text/html"})
+    assert api.status_code == 401 or api.headers["content-type"].startswith("application/problem")
