@@ -36,6 +36,7 @@ KIND_STATUS: dict[str, int] = {
     "forbidden": 403,
     "unauthorized": HTTP_401_UNAUTHORIZED,
     "unavailable": HTTP_503_SERVICE_UNAVAILABLE,
+    "throttled": 429,
 }
 
 STATUS_TITLES: dict[int, str] = {
@@ -158,6 +159,9 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
         for e in exc.errors
     ]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers = {"Retry-After": str(retry_after)}
     slug = re.sub(r"(?<!^)(?=[A-Z])", "-", type(exc).__name__).lower()
     return problem(
         request, status, exc.detail, title=exc.title, slug=slug, errors=errors, headers=headers

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import coaching.outbox  # noqa: F401 - installs the step companion the refill job needs
+from core import identity
 from core.idempotency import purge
 from journeys.enrollments.jobs import materialise_due
 from settings import get_settings
@@ -63,6 +64,12 @@ async def materialise_steps() -> int:
 async def detect_missed_steps() -> int:
     """Close steps whose grace has passed without a confirmation, each with its slip."""
     return len(await detect_missed())
+
+
+@register
+async def purge_login_failures() -> int:
+    """Forget failed logins older than the throttle window."""
+    return await identity.purge_login_failures()
 
 
 @register

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-Kind = Literal["invalid", "not_found", "conflict", "forbidden", "unauthorized", "unavailable"]
+Kind = Literal[
+    "invalid", "not_found", "conflict", "forbidden", "unauthorized", "unavailable", "throttled"
+]
 
 
 @dataclass(frozen=True)
@@ -90,3 +92,14 @@ class InvalidCredentials(IdentityError):
 
     kind = "unauthorized"
     title = "Not authenticated"
+
+
+class TooManyAttempts(IdentityError):
+    """Too many failed logins for this account or from this address; wait and retry."""
+
+    kind = "throttled"
+    title = "Too many attempts"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

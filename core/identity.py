@@ -5,16 +5,18 @@ Used by the HTTP layer, the pages and the CLI alike; no Litestar here.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import hashlib
 import hmac
 import re
 import secrets
 import time
 import zoneinfo
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any, Literal, cast
+from datetime import datetime, timedelta
+from typing import Any, Literal, TypeVar, cast
 from uuid import UUID
 
 from argon2 import PasswordHasher
@@ -29,13 +31,15 @@ from core.errors import (
     InvalidIdentityInput,
     OrganizationExists,
     OrganizationNotFound,
+    TooManyAttempts,
     UserExists,
     UserNotFound,
 )
-from core.tables import ApiKey, Organization, StaffUser
+from core.tables import ApiKey, LoginFailure, Organization, StaffUser
 from core.tenancy import Tenant
 
 Role = Literal["staff", "manager", "admin"]
+T = TypeVar("T")
 ROLES: dict[str, int] = {"staff": 1, "manager": 2, "admin": 3}
 KEY_PREFIX = "sg_"
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -147,7 +151,7 @@ async def create_user(
     email = _check_email(email)
     check_role(role)
     _check_password(password)
-    password_hash = _hasher.hash(password)
+    password_hash = await _in_pool(_hasher.hash, password)
     async with write_transaction():
         if await StaffUser.exists().where(StaffUser.email == email):
             raise UserExists(f"a user with email {email!r} already exists")
@@ -168,23 +172,70 @@ async def get_user(tenant: Tenant, user_id: UUID) -> StaffUser:
     return await tenant.get(StaffUser, user_id, UserNotFound, "user")
 
 
-async def authenticate_password(email: str, password: str) -> Principal:
-    """Check an email and password; raises InvalidCredentials on any mismatch."""
+# Throttling of password logins: per account and per client address, over a sliding window.
+LOGIN_WINDOW = timedelta(minutes=15)
+MAX_ACCOUNT_FAILURES = 10
+MAX_CLIENT_FAILURES = 50
+# argon2 takes tens of milliseconds of CPU on purpose: it runs on these threads, never on the
+# event loop (three login loops had made every other request wait), and at most two at once.
+_hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
+
+
+async def _in_pool(work: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_hash_pool, work, *args)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def _check_throttle(email: str, client: str, now: datetime) -> None:
+    """Refuse a login while the account or the address has too many recent failures."""
+    since = now - LOGIN_WINDOW
+    for column, value, limit, whom in (
+        (LoginFailure.email, email, MAX_ACCOUNT_FAILURES, "for this account"),
+        (LoginFailure.client, client, MAX_CLIENT_FAILURES, "from this address"),
+    ):
+        if not value:
+            continue
+        rows = await (
+            LoginFailure.select(LoginFailure.failed_at)
+            .where((column == value) & (LoginFailure.failed_at > since))
+            .order_by(LoginFailure.failed_at)
+        )
+        if len(rows) >= limit:
+            # Allowed again once enough of these failures have left the window.
+            frees = rows[len(rows) - limit]["failed_at"] + LOGIN_WINDOW
+            wait = max(1, int((frees - now).total_seconds()) + 1)
+            raise TooManyAttempts(
+                f"too many failed logins {whom}; try again in {wait // 60 + 1} minutes",
+                retry_after=wait,
+            )
+
+
+async def authenticate_password(email: str, password: str, client: str = "") -> Principal:
+    """Check an email and password; raises InvalidCredentials on any mismatch and
+    TooManyAttempts while the account or the client address is throttled."""
     if "\x00" in email or "\x00" in password:  # no account has one; PostgreSQL cannot compare it
         raise InvalidCredentials("wrong email or password")
-    user = await StaffUser.objects().where(StaffUser.email == email.strip().lower()).first()
-    if user is None or not user.active:
-        with contextlib.suppress(VerificationError):
-            _hasher.verify(_DUMMY_HASH, password)
+    email = email.strip().lower()
+    client = client[:64]
+    now = clock.now()
+    await _check_throttle(email, client, now)
+    user = await StaffUser.objects().where(StaffUser.email == email).first()
+    # An unknown email costs a verification too, so a login takes as long either way.
+    matched = await _in_pool(_verify, user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not user.active or not matched:
+        await LoginFailure.insert(LoginFailure(email=email[:254], client=client, failed_at=now))
         raise InvalidCredentials("wrong email or password")
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        raise InvalidCredentials("wrong email or password") from None
+    await LoginFailure.delete().where(LoginFailure.email == email)
     org = await organization_by_id(user.organization)
-    values: dict[Any, Any] = {StaffUser.last_login_at: clock.now()}
+    values: dict[Any, Any] = {StaffUser.last_login_at: now}
     if _hasher.check_needs_rehash(user.password_hash):
-        values[StaffUser.password_hash] = _hasher.hash(password)
+        values[StaffUser.password_hash] = await _in_pool(_hasher.hash, password)
     await StaffUser.update(values).where(StaffUser.id == user.id)
     return Principal(org.id, org.slug, user.role, user_id=user.id, name=user.name or user.email)
 
@@ -340,3 +391,14 @@ async def bootstrap(
         raise
     _, token = await create_api_key(tenant, "initial admin key", "admin", created_by=user.id)
     return Bootstrap(org, user, token, password if generated else None)
+
+
+async def purge_login_failures(now: datetime | None = None) -> int:
+    """Forget failed logins that no longer count (older than the throttle window)."""
+    cutoff = (now or clock.now()) - LOGIN_WINDOW
+    gone = (
+        await LoginFailure.delete()
+        .where(LoginFailure.failed_at < cutoff)
+        .returning(LoginFailure.id)
+    )
+    return len(gone)

@@ -63,3 +63,13 @@ class IdempotencyRecord(Table):
     status_code = Integer(default=0)
     response = Text(default="")
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class LoginFailure(Table):
+    """A failed password login, kept while it counts towards throttling (the account's and
+    the client address's); nobody is logged in yet, so it belongs to no organisation."""
+
+    id = UUID(primary_key=True)
+    email = Varchar(length=254, index=True)
+    client = Varchar(length=64, index=True)
+    failed_at = Timestamptz(default=TimestamptzNow(), index=True)

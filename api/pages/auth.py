@@ -10,7 +10,7 @@ from litestar.response import Redirect, Template
 
 from api.auth import SESSION_USER, principal_of, requires
 from core import identity as services
-from core.errors import InvalidCredentials
+from core.errors import InvalidCredentials, TooManyAttempts
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -40,8 +40,22 @@ class AuthPages(Controller):
     ) -> Response[Any]:
         """Check the password and start a session; the same message for any mismatch."""
         email = data.get("email", "").strip()
+        client = request.client.host if request.client else ""
         try:
-            principal = await services.authenticate_password(email, data.get("password", ""))
+            principal = await services.authenticate_password(
+                email, data.get("password", ""), client
+            )
+        except TooManyAttempts as exc:
+            return Template(
+                "login.html",
+                context={
+                    "next": safe_next(data.get("next")),
+                    "email": email,
+                    "error": exc.detail[:1].upper() + exc.detail[1:] + ".",
+                },
+                status_code=429,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         except InvalidCredentials:
             return Template(
                 "login.html",

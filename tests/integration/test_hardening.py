@@ -87,18 +87,7 @@ async def test_nul_characters_are_refused_everywhere_and_named(client: Any, org:
 
 
 async def test_a_nul_in_a_login_is_a_failed_login(client: Any, org: Org) -> None:
-    from tests.factories import csrf_token
-
-    page = await client.get("/login")
-    r = await client.post(
-        "/login",
-        data={
-            "email": "admin\u0000@x.test",
-            "password": "p\u0000",
-            "_csrf_token": csrf_token(page.text),
-        },
-        follow_redirects=False,
-    )
+    r = await _login(client, "admin\u0000@x.test", "p\u0000")
     assert r.status_code in (200, 401) and "Traceback" not in r.text
     assert "wrong email or password" in r.text.lower() or r.status_code == 401
 
@@ -232,3 +221,54 @@ async def test_a_browser_gets_an_error_page_and_a_client_a_problem(client: Any) 
     assert_problem(plain, 404)
     api = await client.get("/api/v1/no-such-thing", headers={"accept": "text/html"})
     assert api.status_code == 401 or api.headers["content-type"].startswith("application/problem")
+
+
+async def _login(client: Any, email: str, password: str) -> Any:
+    from tests.factories import csrf_token
+
+    page = await client.get("/login")
+    answer = await client.post(
+        "/login",
+        data={"email": email, "password": password, "_csrf_token": csrf_token(page.text)},
+        follow_redirects=False,
+    )
+    client.cookies.clear()  # the client is shared: leave no session behind
+    return answer
+
+
+async def test_password_guessing_is_throttled_per_account(client: Any, org: Org) -> None:
+    from core.identity import MAX_ACCOUNT_FAILURES
+    from core.tables import LoginFailure
+
+    email = org.users["staff"].email
+    for _ in range(MAX_ACCOUNT_FAILURES):
+        assert (await _login(client, email, "not the password")).status_code == 401
+    # Now even the right password waits: the guesser cannot tell which try was right.
+    blocked = await _login(client, email, org.password)
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+    assert "too many failed logins for this account" in blocked.text.lower()
+    # Another account from the same address is not locked out by this one's failures.
+    assert (await _login(client, org.users["manager"].email, org.password)).status_code == 303
+    # Once the failures have aged out of the window, the right password works and clears them.
+    await LoginFailure.delete().where(LoginFailure.email == email)
+    assert (await _login(client, email, org.password)).status_code == 303
+
+
+async def test_password_checks_run_off_the_event_loop(
+    client: Any, org: Org, monkeypatch: Any
+) -> None:
+    import threading
+
+    from core import identity
+
+    threads: list[str] = []
+    real = identity._verify
+
+    def watched(password_hash: str, password: str) -> bool:
+        threads.append(threading.current_thread().name)
+        return real(password_hash, password)
+
+    monkeypatch.setattr(identity, "_verify", watched)
+    assert (await _login(client, org.users["admin"].email, org.password)).status_code == 303
+    assert (await _login(client, "nobody@example.test", "whatever")).status_code == 401
+    assert len(threads) == 2 and all(t.startswith("argon2") for t in threads)
