@@ -18,6 +18,7 @@ from core.errors import InvalidCredentials
 from core.identity import ROLES, Principal, authenticate_api_key, principal_for_user
 
 SESSION_USER = "uid"
+SESSION_VERSION = "sv"  # the user's session version when the session was opened
 # Anchored: the auth middleware skips these, so a role declared on a route they matched
 # would never be checked (a test keeps every role-declaring route outside them).
 PUBLIC_PATHS = [
@@ -55,13 +56,15 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             if role is not None and not principal.has_role(role):
                 raise _wrong_role(role, principal)
             return AuthenticationResult(user=principal, auth="api_key")
-        session = scope.get("session") or {}
-        user_id = session.get(SESSION_USER) if isinstance(session, dict) else None
+        found = scope.get("session")
+        session: dict[str, Any] = found if isinstance(found, dict) else {}
+        user_id = session.get(SESSION_USER)
         page_principal: Principal | None = None
         if user_id:
             try:
-                page_principal = await principal_for_user(UUID(str(user_id)))
-            except ValueError:
+                version = int(session.get(SESSION_VERSION, 0))
+                page_principal = await principal_for_user(UUID(str(user_id)), version)
+            except (ValueError, TypeError):
                 page_principal = None
         if role is not None:
             if page_principal is None:

@@ -266,6 +266,27 @@ def users_create(slug: str, email: str, role: str, name: str, password: str | No
         click.echo(f"generated password: {generated}", err=True)
 
 
+@users.command("deactivate")
+@click.option("--org", "slug", required=True, help="Organisation slug.")
+@click.option("--email", required=True, help="The user's email.")
+def users_deactivate(slug: str, email: str) -> None:
+    """Stop a user logging in and end their sessions (their organisation's API keys stay)."""
+    from core import identity as services
+    from core.tables import StaffUser
+    from core.tenancy import Tenant
+
+    async def work() -> Any:
+        org = await services.get_organization(slug)
+        tenant = Tenant(org.id)
+        found = await tenant.objects(StaffUser).where(StaffUser.email == email.strip().lower())
+        if not found:
+            fail(f"no user {email!r} in {slug}")
+        return await services.deactivate_user(tenant, found[0].id)
+
+    user = run_db(work)
+    click.echo(f"deactivated {user.email}; their sessions have ended", err=True)
+
+
 @main.command()
 @click.option(
     "--host", default=None, help="Interface to bind (default SLIPGUARD_HOST or 127.0.0.1)."

@@ -103,3 +103,7 @@ class TooManyAttempts(IdentityError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class LastAdminKey(Conflict, IdentityError):
+    """Revoking this key would leave the organisation without an admin API key."""

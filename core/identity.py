@@ -29,6 +29,7 @@ from core.errors import (
     FieldError,
     InvalidCredentials,
     InvalidIdentityInput,
+    LastAdminKey,
     OrganizationExists,
     OrganizationNotFound,
     TooManyAttempts,
@@ -62,6 +63,7 @@ class Principal:
     user_id: UUID | None = None
     api_key_id: UUID | None = None
     name: str = ""
+    session_version: int = 0
 
     @property
     def tenant(self) -> Tenant:
@@ -237,16 +239,50 @@ async def authenticate_password(email: str, password: str, client: str = "") -> 
     if _hasher.check_needs_rehash(user.password_hash):
         values[StaffUser.password_hash] = await _in_pool(_hasher.hash, password)
     await StaffUser.update(values).where(StaffUser.id == user.id)
-    return Principal(org.id, org.slug, user.role, user_id=user.id, name=user.name or user.email)
+    return _principal(org, user)
 
 
-async def principal_for_user(user_id: UUID) -> Principal | None:
-    """Rebuild the principal of a logged-in user (None if deactivated or gone)."""
+def _principal(org: Organization, user: StaffUser) -> Principal:
+    return Principal(
+        org.id,
+        org.slug,
+        user.role,
+        user_id=user.id,
+        name=user.name or user.email,
+        session_version=user.session_version,
+    )
+
+
+async def principal_for_user(user_id: UUID, session_version: int = 0) -> Principal | None:
+    """Rebuild the principal of a logged-in user: None if the user is deactivated or gone,
+    or the session was ended (logout, deactivation) since it was opened."""
     user = await StaffUser.objects().where(StaffUser.id == user_id).first()
-    if user is None or not user.active:
+    if user is None or not user.active or user.session_version != session_version:
         return None
-    org = await organization_by_id(user.organization)
-    return Principal(org.id, org.slug, user.role, user_id=user.id, name=user.name or user.email)
+    return _principal(await organization_by_id(user.organization), user)
+
+
+async def end_sessions(user_id: UUID) -> None:
+    """End every session of the user (each device): their cookies no longer log in."""
+    await StaffUser.update({StaffUser.session_version: StaffUser.session_version + 1}).where(
+        StaffUser.id == user_id
+    )
+
+
+async def deactivate_user(tenant: Tenant, user_id: UUID) -> StaffUser:
+    """Stop a user logging in and end their sessions (idempotent). API keys belong to the
+    organisation, not to the user who created them, and keep working: revoke them apart."""
+    async with write_transaction():
+        user = await get_user(tenant, user_id)
+        if user.active:
+            await tenant.update(
+                StaffUser,
+                {
+                    StaffUser.active: False,
+                    StaffUser.session_version: StaffUser.session_version + 1,
+                },
+            ).where(StaffUser.id == user_id)
+    return await get_user(tenant, user_id)
 
 
 # --- API keys ------------------------------------------------------------------------------
@@ -351,6 +387,15 @@ async def revoke_api_key(tenant: Tenant, key_id: UUID) -> ApiKey:
     """Revoke a key (idempotent: revoking twice keeps the first time)."""
     async with write_transaction():
         key = await get_api_key(tenant, key_id)
+        if key.revoked_at is None and key.role == "admin":
+            others = await tenant.select(ApiKey, ApiKey.id).where(
+                (ApiKey.role == "admin") & ApiKey.revoked_at.is_null() & (ApiKey.id != key_id)
+            )
+            if not others:
+                raise LastAdminKey(
+                    "this is the organisation's last admin API key; create another admin key "
+                    "before revoking it"
+                )
         if key.revoked_at is None:
             key.revoked_at = clock.now()
             await tenant.update(ApiKey, {ApiKey.revoked_at: key.revoked_at}).where(

@@ -34,6 +34,9 @@ class StaffUser(Table):
     role = Varchar(length=16)
     password_hash = Varchar(length=255)
     active = Boolean(default=True)
+    # Sessions carry the number they were opened with; raising it ends them all (logout,
+    # deactivation) even though the session cookie itself cannot be taken back.
+    session_version = Integer(default=0)
     created_at = Timestamptz(default=TimestamptzNow())
     last_login_at = Timestamptz(null=True, default=None)
 

@@ -87,6 +87,12 @@ class IdentityController(Controller):
         )
         return UserOut.of(user)
 
+    @post("/users/{user_id:uuid}/deactivate", opt=requires("admin"), status_code=200)
+    async def deactivate_user(self, request: AnyRequest, user_id: FromPath[UUID]) -> UserOut:
+        """Stop a user logging in and end their sessions at once. API keys belong to the
+        organisation and keep working: revoke them separately."""
+        return UserOut.of(await services.deactivate_user(principal_of(request).tenant, user_id))
+
     @get("/users/{user_id:uuid}", opt=requires("manager"))
     async def get_user(self, request: AnyRequest, user_id: FromPath[UUID]) -> UserOut:
         """One staff user."""

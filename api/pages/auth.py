@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from api.auth import SESSION_USER, principal_of, requires
+from api.auth import SESSION_USER, SESSION_VERSION, principal_of, requires
 from core import identity as services
 from core.errors import InvalidCredentials, TooManyAttempts
 
@@ -66,12 +67,26 @@ class AuthPages(Controller):
                 },
                 status_code=401,
             )
-        request.set_session({SESSION_USER: str(principal.user_id)})
+        request.set_session(
+            {SESSION_USER: str(principal.user_id), SESSION_VERSION: principal.session_version}
+        )
         return Redirect(safe_next(data.get("next")), status_code=303)
 
     @post("/logout", status_code=303)
     async def logout(self, request: AnyRequest) -> Redirect:
-        """End the session."""
+        """End the session, and every other session of the user: a copy of the cookie taken
+        before logging out no longer logs in."""
+        # /logout is outside the auth middleware (it must work with any cookie): read the
+        # session here, and end the user's sessions only if this one is still valid.
+        session = request.session if isinstance(request.session, dict) else {}
+        try:
+            valid = await services.principal_for_user(
+                UUID(str(session.get(SESSION_USER))), int(session.get(SESSION_VERSION, 0))
+            )
+        except (ValueError, TypeError):
+            valid = None
+        if valid is not None and valid.user_id is not None:
+            await services.end_sessions(valid.user_id)
         request.clear_session()
         return Redirect("/login", status_code=303)
 

@@ -272,3 +272,71 @@ async def test_password_checks_run_off_the_event_loop(
     assert (await _login(client, org.users["admin"].email, org.password)).status_code == 303
     assert (await _login(client, "nobody@example.test", "whatever")).status_code == 401
     assert len(threads) == 2 and all(t.startswith("argon2") for t in threads)
+
+
+async def _session(client: Any, email: str, password: str) -> dict[str, str]:
+    """Log in and return the session cookies (the shared client keeps none)."""
+    from tests.factories import csrf_token
+
+    page = await client.get("/login")
+    r = await client.post(
+        "/login",
+        data={"email": email, "password": password, "_csrf_token": csrf_token(page.text)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    cookies = dict(client.cookies)
+    client.cookies.clear()
+    return cookies
+
+
+async def _staff_page(client: Any, cookies: dict[str, str]) -> int:
+    client.cookies.update(cookies)
+    r = await client.get("/staff", follow_redirects=False)
+    client.cookies.clear()
+    return int(r.status_code)
+
+
+async def test_logout_ends_the_session_even_for_a_copied_cookie(client: Any, org: Org) -> None:
+    from tests.factories import csrf_token
+
+    email = org.users["staff"].email
+    stolen = await _session(client, email, org.password)
+    assert await _staff_page(client, stolen) == 200
+    client.cookies.update(stolen)
+    home = await client.get("/")
+    out = await client.post(
+        "/logout", data={"_csrf_token": csrf_token(home.text)}, follow_redirects=False
+    )
+    client.cookies.clear()
+    assert out.status_code == 303
+    assert await _staff_page(client, stolen) == 303  # the copy taken before logout is dead
+    again = await _session(client, email, org.password)  # logging in again works
+    assert await _staff_page(client, again) == 200
+
+
+async def test_deactivating_a_user_ends_their_sessions(client: Any, org: Org) -> None:
+    user = org.users["manager"]
+    session = await _session(client, user.email, org.password)
+    r = await client.post(f"/api/v1/users/{user.id}/deactivate", headers=org.auth("admin"))
+    assert r.status_code == 200 and r.json()["active"] is False
+    assert await _staff_page(client, session) == 303
+    assert (await _login(client, user.email, org.password)).status_code == 401
+    # Staff may not deactivate anyone, and another organisation's user is not found.
+    r = await client.post(f"/api/v1/users/{user.id}/deactivate", headers=org.auth("staff"))
+    assert r.status_code == 403
+
+
+async def test_the_last_admin_key_cannot_be_revoked(client: Any, org: Org) -> None:
+    h = org.auth("admin")
+    last = org.key_ids["admin"]
+    problem = assert_problem(await client.post(f"/api/v1/api-keys/{last}/revoke", headers=h), 409)
+    assert "last admin API key" in problem["detail"]
+    spare = await client.post(
+        "/api/v1/api-keys", headers=h, json={"name": "spare", "role": "admin"}
+    )
+    assert spare.status_code == 201
+    assert (await client.post(f"/api/v1/api-keys/{last}/revoke", headers=h)).status_code == 200
+    other = {"Authorization": f"Bearer {spare.json()['key']}"}
+    again = await client.post(f"/api/v1/api-keys/{spare.json()['id']}/revoke", headers=other)
+    assert_problem(again, 409)
