@@ -8,6 +8,7 @@ import logging
 import re
 import sys
 import time
+from abc import ABC, abstractmethod
 from typing import Any
 
 import msgspec
@@ -45,14 +46,14 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: fields[k] for k in fields if k not in _STANDARD and k[0] != "_"}
 
 
-class LineFormatter(logging.Formatter):
+class LineFormatter(logging.Formatter, ABC):
     """A formatter whose line can also be rendered without a LogRecord (the access log)."""
 
+    @abstractmethod
     def render(
         self, created: float, level: str, name: str, message: str, extras: dict[str, Any]
     ) -> str:
         """One line; an ``exc`` extra (a traceback) is part of it."""
-        raise NotImplementedError  # pragma: no cover - each format defines its own
 
     def format(self, record: logging.LogRecord) -> str:
         extras = _extras(record)
