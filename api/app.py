@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import swagger_ui_bundle
 from litestar import Litestar, Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.middleware.base import DefineMiddleware
@@ -46,6 +47,7 @@ from core.logs import configure_logging
 from settings import Settings, get_settings
 
 HERE = Path(__file__).parent
+SWAGGER = "/static/swagger"
 log = logging.getLogger("slipguard.app")
 
 
@@ -122,6 +124,9 @@ def create_app(
         create_static_files_router(
             path="/static", directories=[HERE / "static"], include_in_schema=False
         ),
+        create_static_files_router(
+            path=SWAGGER, directories=[swagger_ui_bundle.swagger_ui_path], include_in_schema=False
+        ),
     ]
     middleware: list[Any] = [
         DefineMiddleware(RequestContextMiddleware, metrics=settings.server.metrics_enabled),
@@ -157,7 +162,16 @@ def create_app(
             version="1",
             description="Customer-error prevention: journeys, slips, nudges and rankings.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[
+                # The API reference works without internet: its scripts and styles come
+                # from the installed swagger-ui bundle, not a CDN.
+                SwaggerRenderPlugin(
+                    js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+                    css_url=f"{SWAGGER}/swagger-ui.css",
+                    standalone_preset_js_url=f"{SWAGGER}/swagger-ui-standalone-preset.js",
+                    favicon=f"<link rel='icon' href='{SWAGGER}/favicon-32x32.png'>",
+                )
+            ],
             components=Components(
                 security_schemes={
                     "apiKey": SecurityScheme(
