@@ -34,7 +34,6 @@ from api.controllers.health import HealthController
 from api.controllers.identity import IdentityController
 from api.controllers.journeys import JourneyController
 from api.controllers.slips import SlipController
-from api.headers import SecurityHeaders
 from api.input_checks import CheckedRequest, RefuseNul
 from api.observability import RequestContextMiddleware
 from api.pages.auth import AuthPages
@@ -130,7 +129,6 @@ def create_app(
     ]
     middleware: list[Any] = [
         DefineMiddleware(RequestContextMiddleware, metrics=settings.server.metrics_enabled),
-        SecurityHeaders,
         RefuseNul,
         CookieBackendConfig(
             secret=secret,

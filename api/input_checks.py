@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-import msgspec
 from litestar import Request
 from litestar.exceptions import ClientException, HTTPException
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -72,10 +71,10 @@ class CheckedRequest(Request[Any, Any, Any]):
             )
         try:
             return await super().json()
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
-            reason = (
-                str(exc).split("\n")[0][:200]
-                if isinstance(exc, msgspec.DecodeError)
-                else ("not UTF-8" if isinstance(exc, UnicodeDecodeError) else "nested too deep")
-            )
+        except UnicodeDecodeError:
+            raise ClientException("the body is not valid JSON: not UTF-8") from None
+        except RecursionError:
+            raise ClientException("the body is not valid JSON: nested too deep") from None
+        except ValueError as exc:  # msgspec.DecodeError among them
+            reason = str(exc).split("\n")[0][:200]
             raise ClientException(f"the body is not valid JSON: {reason}") from None

@@ -12,6 +12,7 @@ from typing import Any
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
+from api.headers import for_path as security_headers
 from api.problems import status_of
 from core.logs import AccessLog
 
@@ -91,8 +92,9 @@ def request_metrics() -> RequestMetrics:
 
 
 class RequestContextMiddleware:
-    """Give each request an id (kept from ``X-Request-ID`` when sane), echo it, log the
-    request, and record its metrics (unless ``metrics`` is off)."""
+    """Give each request an id (kept from ``X-Request-ID`` when sane), echo it with the
+    security headers (``api.headers``), log the request, and record its metrics (unless
+    ``metrics`` is off): one pass over each response's headers for all of it."""
 
     def __init__(self, app: ASGIApp, metrics: bool = True) -> None:
         self.app = app
@@ -121,14 +123,18 @@ class RequestContextMiddleware:
             metrics.started(method, route)
 
         responded = False
+        extra = security_headers(scope["path"])
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, responded
             if message["type"] == "http.response.start":
                 status, responded = message["status"], True
                 headers = list(message.get("headers", []))
-                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                present = {name.lower() for name, _ in headers}
+                if b"x-request-id" not in present:
                     headers.append((b"x-request-id", request_id.encode()))
+                # A handler's own value of a security header wins.
+                headers += [header for header in extra if header[0] not in present]
                 message["headers"] = headers
             await send(message)
 

@@ -57,12 +57,12 @@ class StepFacts:
 
     behaviours: dict[str, tuple[Duration, bool, Any]]
     leads: dict[str, timedelta]
+    companion: hooks.StepCompanion | None  # None: no behaviour has messages
 
 
 def step_facts(definition: JourneyDefinition) -> StepFacts:
     """The :class:`StepFacts` of a definition."""
-    with_nudges = [b for b in definition.behaviours if b.nudges]
-    companion = hooks.companion() if with_nudges else None
+    companion = hooks.companion() if any(b.nudges for b in definition.behaviours) else None
     return StepFacts(
         {
             b.key: (
@@ -73,6 +73,7 @@ def step_facts(definition: JourneyDefinition) -> StepFacts:
             for b in definition.behaviours
         },
         {b.key: lead_of(b) for b in definition.behaviours},
+        companion,
     )
 
 
@@ -105,7 +106,7 @@ def plan(
     """
     organization, enrollment_id, customer = ids
     start, end = window
-    companion = None
+    companion = facts.companion
     for plan_at, due, key, index in occurrences(
         definition, anchors, tz, start=start, leads=facts.leads
     ):
@@ -123,8 +124,7 @@ def plan(
                 until, confirmable, OPEN, now,
             )
         )  # fmt: skip
-        if prepared:
-            companion = companion or hooks.companion()
+        if prepared and companion is not None:
             out.nudges_skipped += companion.plan(
                 out.nudges, (organization, enrollment_id, step_id), due, prepared, tz, now, holdout
             )
