@@ -3,9 +3,9 @@ happens to planned messages when their step or enrollment changes.
 
 Installed as the journeys' step companion (``journeys.hooks``) when this module is
 imported: planning runs inside the journeys' step writes (enrollment and the rolling
-horizon), in the same transaction, so a step never exists without its messages and a
-holdout enrollment never gets any. Sending is the worker's business; rows here only move
-from ``scheduled`` (or ``queued``) to ``cancelled`` or ``suppressed``, with a reason.
+horizon), in the same transaction, so a step never exists without its messages (a
+holdout enrollment's are recorded as suppressed). Sending is the worker's business; rows
+here only move from ``scheduled`` (or ``queued``) to ``cancelled`` or ``suppressed``, with a reason.
 """
 
 from __future__ import annotations
@@ -32,16 +32,18 @@ SCHEDULED = "scheduled"
 STOPPABLE = ("scheduled", "queued")
 
 NUDGE_COLUMNS = (
-    "id", "organization", "enrollment", "step", "position", "kind", "channel", "template",
-    "unless_confirmed", "due_at", "status", "created_at", "updated_at",
+    "id", "organization", "enrollment", "customer", "step", "position", "dedupe_key", "kind",
+    "channel", "purpose", "template", "unless_confirmed", "due_at", "send_after", "status",
+    "reason", "created_at", "updated_at",
 )  # fmt: skip
 PG_TYPES = (
-    "uuid", "uuid", "uuid", "uuid", "int", "varchar", "varchar", "varchar",
-    "bool", "timestamptz", "varchar", "timestamptz", "timestamptz",
+    "uuid", "uuid", "uuid", "uuid", "uuid", "int", "varchar", "varchar",
+    "varchar", "varchar", "varchar", "bool", "timestamptz", "timestamptz", "varchar",
+    "varchar", "timestamptz", "timestamptz",
 )  # fmt: skip
-NudgeRow = tuple[
-    UUID, UUID, UUID, UUID, int, str, str, str, bool, datetime, str, datetime, datetime
-]
+NudgeRow = tuple[Any, ...]
+# Reminders and follow-ups of a journey help the customer do their part: informational.
+STEP_PURPOSE = "informational"
 
 
 @dataclass(frozen=True)
@@ -76,23 +78,32 @@ def plans_of(b: Behaviour) -> tuple[NudgePlan, ...]:
     return tuple(out)
 
 
+def step_dedupe_key(step: UUID, position: int) -> str:
+    """The cause of a step's message: its step and its place in the behaviour's list."""
+    return f"step:{step}:{position}"
+
+
 def plan_step(
     out: list[NudgeRow],
-    ids: tuple[UUID, UUID, UUID],
+    ids: tuple[UUID, UUID, UUID, UUID],
     due: datetime,
     plans: tuple[NudgePlan, ...],
     tz: ZoneInfo,
     not_before: datetime,
     created: datetime,
+    holdout: bool = False,
 ) -> int:
-    """Append the messages of one step (``ids``: organisation, enrollment, step) to ``out``;
-    returns how many were skipped because their time had already passed.
+    """Append the messages of one step (``ids``: organisation, enrollment, customer, step)
+    to ``out``; returns how many were skipped because their time had already passed.
 
     A message is never planned in the past: "your appointment is in 3 days" the day before
-    is wrong, and a late "time for your tablet" invites a double dose.
+    is wrong, and a late "time for your tablet" invites a double dose. A holdout
+    enrollment's messages are written as ``suppressed`` with reason ``holdout``: nothing
+    is sent, and the dashboards can count what the comparison group would have received.
     """
     skipped = 0
-    organization, enrollment, step = ids
+    organization, enrollment, customer, step = ids
+    status, reason = ("suppressed", "holdout") if holdout else (SCHEDULED, None)
     for p in plans:
         at = apply_offset(p.offset, due, tz)
         if at < not_before:
@@ -100,8 +111,9 @@ def plan_step(
             continue
         out.append(
             (
-                new_id(), organization, enrollment, step, p.position, p.kind, p.channel,
-                p.template, p.unless_confirmed, at, SCHEDULED, created, created,
+                new_id(), organization, enrollment, customer, step, p.position,
+                step_dedupe_key(step, p.position), p.kind, p.channel, STEP_PURPOSE, p.template,
+                p.unless_confirmed, at, at, status, reason, created, created,
             )
         )  # fmt: skip
     return skipped
@@ -190,15 +202,14 @@ class NudgeCompanion:
     def plan(
         self,
         out: list[Any],
-        ids: tuple[UUID, UUID, UUID],
+        ids: tuple[UUID, UUID, UUID, UUID],
         due: datetime,
         prepared: tuple[NudgePlan, ...],
         tz: ZoneInfo,
         now: datetime,
         holdout: bool,
     ) -> int:
-        # A holdout enrollment gets no messages: it is the comparison group.
-        return 0 if holdout else plan_step(out, ids, due, prepared, tz, now, now)
+        return plan_step(out, ids, due, prepared, tz, now, now, holdout)
 
     async def enrollments_stopped(
         self, tenant: Tenant, enrollment_ids: list[UUID], reason: str, now: datetime

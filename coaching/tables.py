@@ -5,6 +5,7 @@ from piccolo.columns import (
     Boolean,
     ForeignKey,
     Integer,
+    Text,
     Timestamptz,
     Varchar,
 )
@@ -32,21 +33,55 @@ class Nudge(Table):
     id = UUID(primary_key=True)
     organization = UUID(default=None)  # always set from the step; no default to forget it with
     enrollment = UUID(null=True, default=None)
+    customer = UUID(null=True, default=None)
     step = ForeignKey(references=Step, null=True, on_delete=OnDelete.cascade)
     position = Integer(default=0)
+    # Unique: names the message's cause, e.g. ``step:<id>:<position>``, so a retried or
+    # rival writer can never plan it twice (rows without a step use their own cause).
+    dedupe_key = Varchar(length=120, null=True, default=None)
     kind = Varchar(length=16)  # reminder | follow_up | escalation | recovery | advisory
     channel = Varchar(length=8)  # sms | email
+    purpose = Varchar(length=16, default="informational")  # the consent it needs
+    critical = Boolean(default=False)  # bypasses the frequency cap (never consent or hours)
     template = Varchar(length=64)
     unless_confirmed = Boolean(default=False)
-    due_at = Timestamptz()
+    due_at = Timestamptz()  # when it was planned for (lateness is measured from here)
+    send_after = Timestamptz()  # when it may next be claimed: due, held or backed off
     # scheduled|queued|sending|sent|delivered|failed|suppressed|cancelled
     status = Varchar(length=12, default="scheduled")
     reason = Varchar(length=64, null=True, default=None)  # why suppressed, cancelled or failed
     attempts = Integer(default=0)
+    claimed_at = Timestamptz(null=True, default=None)  # last move to queued or sending
+    provider = Varchar(length=16, null=True, default=None)  # twilio | smtp | outbox
     provider_id = Varchar(length=64, null=True, default=None)
+    error_code = Varchar(length=16, null=True, default=None)
+    locale = Varchar(length=35, null=True, default=None)  # the locale it was rendered in
+    recipient = Varchar(length=254, null=True, default=None)  # address it went to
+    body = Text(null=True, default=None)  # what was sent (blanked by erasure)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
     sent_at = Timestamptz(null=True, default=None)
+
+
+class DeliveryEvent(Table):
+    """A provider's report on a message (a Twilio status callback), kept as received."""
+
+    id = UUID(primary_key=True)
+    organization = UUID()
+    nudge = ForeignKey(references=Nudge, null=False, on_delete=OnDelete.cascade, index=True)
+    provider_id = Varchar(length=64)
+    status = Varchar(length=16)  # the provider's word: sent, delivered, undelivered, failed
+    error_code = Varchar(length=16, null=True, default=None)
+    applied = Boolean(default=False)  # whether it moved the message's status forward
+    received_at = Timestamptz(default=TimestamptzNow())
+
+
+class SenderPace(Table):
+    """The next free sending slot per sender, shared by every worker process."""
+
+    id = UUID(primary_key=True)
+    sender = Varchar(length=120, unique=True)
+    next_at = Timestamptz()
 
 
 class WorkerHeartbeat(Table):

@@ -21,6 +21,13 @@ class Organization(Table):
     slug = Varchar(length=64, unique=True)
     name = Varchar(length=200)
     timezone = Varchar(length=64, default="UTC")
+    # Who the customers hear from: SMS sender (a number or a messaging service; empty means
+    # the deployment's default) and the contact details footers and HELP replies give.
+    sms_from = Varchar(length=20, default="")
+    messaging_service_sid = Varchar(length=40, default="")
+    contact_phone = Varchar(length=20, default="")
+    contact_email = Varchar(length=254, default="")
+    postal_address = Varchar(length=300, default="")
     created_at = Timestamptz(default=TimestamptzNow())
 
 

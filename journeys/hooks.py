@@ -37,15 +37,15 @@ class StepCompanion(Protocol):
     def plan(
         self,
         out: list[tuple[Any, ...]],
-        ids: tuple[UUID, UUID, UUID],
+        ids: tuple[UUID, UUID, UUID, UUID],
         due: datetime,
         prepared: Any,
         tz: ZoneInfo,
         now: datetime,
         holdout: bool,
     ) -> int:
-        """Append the rows of one step (``ids``: organisation, enrollment, step) to ``out``;
-        returns how many were left out because their time had passed."""
+        """Append the rows of one step (``ids``: organisation, enrollment, customer, step)
+        to ``out``; returns how many were left out because their time had passed."""
         ...
 
     async def enrollments_stopped(

@@ -145,6 +145,8 @@ class EnrollmentCreated(msgspec.Struct):
     past_steps_backfilled: int
     nudges_planned: int
     past_nudges_skipped: int
+    # A holdout enrollment's messages: recorded as suppressed (reason holdout), never sent.
+    nudges_held_out: int = 0
 
 
 class CompleteIn(Input):

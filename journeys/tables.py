@@ -57,8 +57,9 @@ class Customer(Table):
     email = Varchar(length=254, null=True, default=None)
     locale = Varchar(length=35, default="en")
     timezone = Varchar(length=64, default="UTC")
-    quiet_start = Varchar(length=5, default="08:00")  # local HH:MM when messages may start
-    quiet_end = Varchar(length=5, default="21:00")  # local HH:MM after which they wait
+    # The window in which messages may go out, local HH:MM in the customer's own timezone.
+    send_window_start = Varchar(length=5, default="08:00")
+    send_window_end = Varchar(length=5, default="21:00")
     pseudonym = Varchar(length=32)  # stable, non-identifying id for statistics
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())

@@ -55,6 +55,7 @@ class EnrollmentController(Controller):
             result.past_steps_backfilled,
             result.nudges_planned,
             result.past_nudges_skipped,
+            result.nudges_held_out,
         )
 
     @get("/enrollments", opt=requires("staff"))

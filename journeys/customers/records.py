@@ -78,10 +78,10 @@ async def create_customer(tenant: Tenant, data: CustomerIn) -> Customer:
     email = ck.run("email", optional, normalize_email, data.email)
     locale = ck.run("locale", normalize_locale, data.locale)
     timezone = ck.run("timezone", optional, check_timezone, data.timezone)
-    quiet_start = ck.run("quiet_start", normalize_hhmm, data.quiet_start)
-    quiet_end = ck.run("quiet_end", normalize_hhmm, data.quiet_end)
-    if quiet_start and quiet_start == quiet_end:
-        ck.add("quiet_end", "must differ from quiet_start (the window would be empty)")
+    send_window_start = ck.run("send_window_start", normalize_hhmm, data.send_window_start)
+    send_window_end = ck.run("send_window_end", normalize_hhmm, data.send_window_end)
+    if send_window_start and send_window_start == send_window_end:
+        ck.add("send_window_end", "must differ from send_window_start (the window would be empty)")
     # The raw values decide whether an address was given: a mistyped phone is reported once,
     # as a phone error, not again on every consent that needs it.
     addresses = {"phone": data.phone, "email": data.email}
@@ -106,8 +106,8 @@ async def create_customer(tenant: Tenant, data: CustomerIn) -> Customer:
         email=email,
         locale=locale,
         timezone=timezone,
-        quiet_start=quiet_start,
-        quiet_end=quiet_end,
+        send_window_start=send_window_start,
+        send_window_end=send_window_end,
         pseudonym=secrets.token_hex(8),
         created_at=moment,
         updated_at=moment,
@@ -162,15 +162,19 @@ async def update_customer(tenant: Tenant, customer_id: UUID, data: CustomerPatch
         values[Customer.locale] = ck.run("locale", normalize_locale, data.locale)
     if data.timezone is not UNSET:
         values[Customer.timezone] = ck.run("timezone", check_timezone, data.timezone)
-    if data.quiet_start is not UNSET:
-        values[Customer.quiet_start] = ck.run("quiet_start", normalize_hhmm, data.quiet_start)
-    if data.quiet_end is not UNSET:
-        values[Customer.quiet_end] = ck.run("quiet_end", normalize_hhmm, data.quiet_end)
-    start = values.get(Customer.quiet_start, customer.quiet_start)
-    end = values.get(Customer.quiet_end, customer.quiet_end)
+    if data.send_window_start is not UNSET:
+        values[Customer.send_window_start] = ck.run(
+            "send_window_start", normalize_hhmm, data.send_window_start
+        )
+    if data.send_window_end is not UNSET:
+        values[Customer.send_window_end] = ck.run(
+            "send_window_end", normalize_hhmm, data.send_window_end
+        )
+    start = values.get(Customer.send_window_start, customer.send_window_start)
+    end = values.get(Customer.send_window_end, customer.send_window_end)
     if start and start == end:
-        field = "quiet_end" if data.quiet_end is not UNSET else "quiet_start"
-        ck.add(field, "quiet_start and quiet_end must differ (the window would be empty)")
+        field = "send_window_end" if data.send_window_end is not UNSET else "send_window_start"
+        ck.add(field, "send_window_start and send_window_end must differ (empty window)")
     ck.raise_if_any("customer")
     if not values:
         return customer

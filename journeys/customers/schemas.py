@@ -62,8 +62,8 @@ class CustomerIn(Input):
     email: str | None = None
     locale: str = "en"
     timezone: str | None = None  # None: the organisation's timezone
-    quiet_start: str = "08:00"
-    quiet_end: str = "21:00"
+    send_window_start: str = "08:00"
+    send_window_end: str = "21:00"
     consent: list[ConsentIn] = msgspec.field(default_factory=list)
 
 
@@ -77,8 +77,8 @@ class CustomerPatch(Input):
     email: str | UnsetType | None = UNSET
     locale: str | UnsetType = UNSET
     timezone: str | UnsetType = UNSET
-    quiet_start: str | UnsetType = UNSET
-    quiet_end: str | UnsetType = UNSET
+    send_window_start: str | UnsetType = UNSET
+    send_window_end: str | UnsetType = UNSET
 
 
 # --- responses -----------------------------------------------------------------------------
@@ -95,8 +95,8 @@ class CustomerOut(msgspec.Struct):
     email: str | None
     locale: str
     timezone: str
-    quiet_start: str
-    quiet_end: str
+    send_window_start: str
+    send_window_end: str
     pseudonym: str
     created_at: datetime
     updated_at: datetime
@@ -113,8 +113,8 @@ class CustomerOut(msgspec.Struct):
             email=c.email,
             locale=c.locale,
             timezone=c.timezone,
-            quiet_start=c.quiet_start,
-            quiet_end=c.quiet_end,
+            send_window_start=c.send_window_start,
+            send_window_end=c.send_window_end,
             pseudonym=c.pseudonym,
             created_at=_utc(c.created_at),
             updated_at=_utc(c.updated_at),

@@ -125,8 +125,9 @@ def plan(
             )
         )  # fmt: skip
         if prepared and companion is not None:
+            step_ids = (organization, enrollment_id, customer, step_id)
             out.nudges_skipped += companion.plan(
-                out.nudges, (organization, enrollment_id, step_id), due, prepared, tz, now, holdout
+                out.nudges, step_ids, due, prepared, tz, now, holdout
             )
     return None
 

@@ -47,8 +47,9 @@ class Enrolled:
     steps_created: int
     past_steps_skipped: int
     past_steps_backfilled: int
-    nudges_planned: int
+    nudges_planned: int  # messages that will be sent (none for a holdout enrollment)
     past_nudges_skipped: int
+    nudges_held_out: int = 0  # a holdout's messages, recorded as suppressed and never sent
 
 
 async def enroll(
@@ -106,8 +107,9 @@ async def enroll(
         steps_created=len(planned.steps),
         past_steps_skipped=0 if backfill else past,
         past_steps_backfilled=past if backfill else 0,
-        nudges_planned=len(planned.nudges),
+        nudges_planned=0 if holdout else len(planned.nudges),
         past_nudges_skipped=planned.nudges_skipped,
+        nudges_held_out=len(planned.nudges) if holdout else 0,
     )
 
 

@@ -57,7 +57,7 @@ async def test_create_normalises_contact_data_and_records_inline_consent(
         phone="(415) 555-0132",
         email="Ada.Lovelace@Example.COM",
         locale="en_gb",
-        quiet_start="7:30",
+        send_window_start="7:30",
         consent=[
             granted(text_shown="We will text you reminders.", evidence="signed at desk 3"),
             {**granted("email", "marketing"), "status": "revoked"},
@@ -65,8 +65,8 @@ async def test_create_normalises_contact_data_and_records_inline_consent(
     )
     assert body["phone"] == "+14155550132"
     assert body["email"] == "Ada.Lovelace@example.com"  # the mailbox name keeps its case
-    assert body["locale"] == "en-GB" and body["quiet_start"] == "07:30"
-    assert body["quiet_end"] == "21:00"
+    assert body["locale"] == "en-GB" and body["send_window_start"] == "07:30"
+    assert body["send_window_end"] == "21:00"
     assert body["timezone"] == "Europe/Lisbon"  # the organisation's zone by default
     assert re.fullmatch(r"[0-9a-f]{16}", body["pseudonym"])
     assert body["created_at"].endswith("Z") and body["erased_at"] is None
@@ -99,8 +99,8 @@ async def test_every_invalid_field_is_listed_and_nothing_is_written(client: Any,
         "email": "ada@@example",
         "timezone": "Mars/Olympus_Mons",
         "locale": "english please",
-        "quiet_start": "25:00",
-        "quiet_end": "9pm",
+        "send_window_start": "25:00",
+        "send_window_end": "9pm",
         "external_ref": "x" * 129,
         "consent": [granted(), granted("email", "marketing")],
     }
@@ -112,8 +112,8 @@ async def test_every_invalid_field_is_listed_and_nothing_is_written(client: Any,
         "email",
         "timezone",
         "locale",
-        "quiet_start",
-        "quiet_end",
+        "send_window_start",
+        "send_window_end",
         "external_ref",
     }
     assert all(e["message"] for e in problem["errors"])
@@ -138,9 +138,9 @@ async def test_equal_quiet_hours_are_rejected(client: Any, org: Org) -> None:
     r = await client.post(
         BASE,
         headers=org.auth("staff"),
-        json={"first_name": "Ada", "quiet_start": "09:00", "quiet_end": "9:00"},
+        json={"first_name": "Ada", "send_window_start": "09:00", "send_window_end": "9:00"},
     )
-    assert fields_of(assert_problem(r, 422)) == {"quiet_end"}
+    assert fields_of(assert_problem(r, 422)) == {"send_window_end"}
 
 
 async def test_duplicate_external_ref_is_409_within_an_organisation_only(
@@ -203,13 +203,13 @@ async def test_patch_changes_only_given_fields_with_the_same_validation(
     assert body["last_name"] == "Lovelace" and body["first_name"] == "Ada"
     assert body["updated_at"] > customer["updated_at"]
 
-    bad = {"phone": "nope", "timezone": "Nowhere", "quiet_end": "24:00", "first_name": ""}
+    bad = {"phone": "nope", "timezone": "Nowhere", "send_window_end": "24:00", "first_name": ""}
     problem = assert_problem(await client.patch(url, headers=org.auth("staff"), json=bad), 422)
-    assert fields_of(problem) == {"phone", "timezone", "quiet_end", "first_name"}
+    assert fields_of(problem) == {"phone", "timezone", "send_window_end", "first_name"}
     assert (await client.get(url, headers=org.auth("staff"))).json()["phone"] == "+14155550199"
     # The window is checked against the value already stored.
-    r = await client.patch(url, headers=org.auth("staff"), json={"quiet_start": "21:00"})
-    assert fields_of(assert_problem(r, 422)) == {"quiet_start"}
+    r = await client.patch(url, headers=org.auth("staff"), json={"send_window_start": "21:00"})
+    assert fields_of(assert_problem(r, 422)) == {"send_window_start"}
     unchanged = await client.patch(url, headers=org.auth("staff"), json={})
     assert unchanged.status_code == 200 and unchanged.json()["updated_at"] == body["updated_at"]
 

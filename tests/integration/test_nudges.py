@@ -110,18 +110,23 @@ async def test_steps_come_with_their_messages_and_cancelling_stops_them(
     assert {(n["status"], n["reason"]) for n in rest} == {("cancelled", "enrollment_cancelled")}
 
 
-async def test_holdout_customers_get_steps_but_no_messages(client: Any, org: Org) -> None:
+async def test_holdout_messages_are_recorded_suppressed_and_never_scheduled(
+    client: Any, org: Org
+) -> None:
     await _load(client, org, DAILY)
     start = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
     created = await _enroll(client, org, "daily-walk", {"start": start}, holdout=True)
     assert created["enrollment"]["holdout"] is True
     assert created["steps_created"] >= 1 and created["nudges_planned"] == 0
+    assert created["nudges_held_out"] >= 1
     eid = UUID(created["enrollment"]["id"])
-    # ...and neither does the rolling horizon later on.
+    # ...and so does the rolling horizon later on.
     later = datetime.now(UTC) + timedelta(days=6)
     assert await jobs.materialise_due(now=later, organization=org.id) >= 1
     assert await Step.count().where(Step.enrollment == eid) > created["steps_created"]
-    assert await Nudge.count().where(Nudge.enrollment == eid) == 0
+    rows = await Nudge.select(Nudge.status, Nudge.reason).where(Nudge.enrollment == eid)
+    assert len(rows) > created["nudges_held_out"]
+    assert {(r["status"], r["reason"]) for r in rows} == {("suppressed", "holdout")}
 
 
 async def test_a_reminder_already_past_at_enrollment_is_skipped_and_said(

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coaching.outbox import plans_of
+from coaching.outbox import NUDGE_COLUMNS, plans_of
 from journeys.definition import JourneyDefinition
 from journeys.enrollments import jobs, planning
 from journeys.schedule import apply_offset, last_due, lead_of, occurrences
@@ -87,7 +87,8 @@ def run_rolling(
 
 def written(planned: planning.Planned) -> tuple[list[Any], list[Any]]:
     keys = {s[0]: (s[4], s[5], s[6]) for s in planned.steps}
-    return list(keys.values()), [(keys[n[3]], n[4], n[9]) for n in planned.nudges]
+    step, position, due = (NUDGE_COLUMNS.index(c) for c in ("step", "position", "due_at"))
+    return list(keys.values()), [(keys[n[step]], n[position], n[due]) for n in planned.nudges]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -166,7 +167,11 @@ def test_kinds_and_holdout() -> None:
     planning.plan(plain, (uuid4(), uuid4(), uuid4()), *args, False, start)
     planning.plan(holdout, (uuid4(), uuid4(), uuid4()), *args, True, start)
     assert len(plain.steps) == len(holdout.steps) == 3
-    assert len(plain.nudges) == 6 and holdout.nudges == []
+    # A holdout's messages are planned alike but recorded as suppressed, never scheduled.
+    status, reason, due = (NUDGE_COLUMNS.index(c) for c in ("status", "reason", "due_at"))
+    assert len(plain.nudges) == len(holdout.nudges) == 6
+    assert {(n[status], n[reason]) for n in plain.nudges} == {("scheduled", None)}
+    assert {(n[status], n[reason]) for n in holdout.nudges} == {("suppressed", "holdout")}
     # 08:00 local on both sides of the spring-forward night, the follow-up 2 h later.
-    local = [n[9].astimezone(NY).strftime("%d %H:%M") for n in plain.nudges]
+    local = [n[due].astimezone(NY).strftime("%d %H:%M") for n in plain.nudges]
     assert local == ["07 08:00", "07 10:00", "08 08:00", "08 10:00", "09 08:00", "09 10:00"]
