@@ -148,6 +148,22 @@ class EmailSettings:
 
 
 @dataclass(frozen=True)
+class DeliverySettings:
+    """How messages go out: caps, retries, claims and pacing."""
+
+    frequency_cap_per_day: int = 3  # per customer, across journeys, in any 24 hours
+    max_attempts: int = 8  # then failed(exhausted)
+    backoff_base_seconds: float = 30.0  # doubled per attempt, with jitter
+    backoff_max_seconds: float = 3600.0
+    claim_batch: int = 500  # rows claimed per scheduler tick
+    stale_queued_seconds: int = 60  # a claim the broker never delivered is published again
+    stale_sending_seconds: int = 120  # a send a worker never finished is checked and retried
+    sender_rate_per_second: float = 1.0  # per SMS sender, across all worker processes
+    max_pacing_wait_seconds: float = 5.0  # longer waits go back to the outbox
+    outbox_channel: bool = False  # record every message instead of sending it
+
+
+@dataclass(frozen=True)
 class SchedulerSettings:
     """The scheduler loop that claims due work."""
 
@@ -178,6 +194,7 @@ class Settings:
     email: EmailSettings
     scheduler: SchedulerSettings
     intake: IntakeSettings = field(default_factory=IntakeSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
     default_phone_region: str = "US"
 
 
@@ -355,6 +372,18 @@ def load_settings(
             clock_skew_seconds=r.whole("SLIP_CLOCK_SKEW_SECONDS", 300),
             edit_window_minutes=r.whole("SLIP_EDIT_WINDOW_MINUTES", 60),
             idempotency_hours=r.whole("IDEMPOTENCY_HOURS", 24, minimum=24),
+        ),
+        delivery=DeliverySettings(
+            frequency_cap_per_day=r.whole("FREQUENCY_CAP_PER_DAY", 3, minimum=1),
+            max_attempts=r.whole("DELIVERY_MAX_ATTEMPTS", 8, minimum=1),
+            backoff_base_seconds=r.number("DELIVERY_BACKOFF_SECONDS", 30.0),
+            backoff_max_seconds=r.number("DELIVERY_BACKOFF_MAX_SECONDS", 3600.0),
+            claim_batch=r.whole("DELIVERY_CLAIM_BATCH", 500, minimum=1),
+            stale_queued_seconds=r.whole("DELIVERY_STALE_QUEUED_SECONDS", 60, minimum=1),
+            stale_sending_seconds=r.whole("DELIVERY_STALE_SENDING_SECONDS", 120, minimum=1),
+            sender_rate_per_second=r.number("SMS_RATE_PER_SENDER", 1.0),
+            max_pacing_wait_seconds=r.number("DELIVERY_MAX_PACING_WAIT_SECONDS", 5.0),
+            outbox_channel=r.flag("OUTBOX_CHANNEL", False),
         ),
         default_phone_region=r.text("DEFAULT_PHONE_REGION", "US").upper(),
     )

@@ -1,8 +1,8 @@
 """The scheduler loop: periodically claims due work and publishes it to the broker.
 
-The coaching pipeline fills :func:`tick` (claim due nudges, re-publish stale claims,
-materialise steps on the rolling horizon). It is safe to run several schedulers: every
-claim is an atomic conditional update in the database.
+Each :func:`tick` materialises steps on the rolling horizon, closes missed steps, claims
+due messages and re-publishes stale claims, and purges what has expired. It is safe to run
+several schedulers: every claim is an atomic conditional update in the database.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import coaching.outbox  # noqa: F401 - installs the step companion the refill job needs
+from coaching import dispatch
 from core import identity
 from core.idempotency import purge
 from journeys.enrollments.jobs import materialise_due
@@ -64,6 +66,21 @@ async def materialise_steps() -> int:
 async def detect_missed_steps() -> int:
     """Close steps whose grace has passed without a confirmation, each with its slip."""
     return len(await detect_missed())
+
+
+@register
+async def dispatch_due_nudges() -> int:
+    """Publish messages that are due, and again those whose claim went stale."""
+    from coaching.actors import publish  # the broker is only built where jobs run
+
+    d = get_settings().delivery
+    stale = await dispatch.reclaim_stale(
+        queued_after=timedelta(seconds=d.stale_queued_seconds),
+        sending_after=timedelta(seconds=d.stale_sending_seconds),
+        limit=d.claim_batch,
+    )
+    due = await dispatch.claim_due(limit=d.claim_batch)
+    return dispatch.publish_all(stale + due, publish)
 
 
 @register

@@ -24,3 +24,9 @@ def in_range(moment: datetime) -> bool:
         return EARLIEST <= moment.astimezone(UTC) < LATEST
     except (OverflowError, ValueError):  # year 1 at +14:00 has no UTC instant
         return False
+
+
+def as_utc(moment: datetime | str) -> datetime:
+    """A stored instant as an aware UTC datetime (SQLite may hand back text or naive UTC)."""
+    value = moment if isinstance(moment, datetime) else datetime.fromisoformat(moment)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

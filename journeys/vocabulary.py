@@ -29,7 +29,7 @@ SlipSource = Literal["staff", "system", "customer", "import"]
 Channel = Literal["sms", "email"]
 Purpose = Literal["informational", "marketing"]
 ConsentStatus = Literal["granted", "revoked"]
-ConsentSource = Literal["staff", "web", "sms_keyword", "import", "api"]
+ConsentSource = Literal["staff", "web", "sms_keyword", "import", "api", "provider", "unsubscribe"]
 # What a message is for.
 NudgeKind = Literal["reminder", "follow_up", "escalation", "recovery", "advisory"]
 

@@ -14,6 +14,8 @@ import re
 import secrets
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +24,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from journeys.sms import segments
 
@@ -256,6 +258,44 @@ class FakeTwilio:
         """Form parameters Twilio would POST to the message's StatusCallback."""
         return status_callback_params(message, status, error_code)
 
+    def post_status(
+        self,
+        sid: str,
+        status: str,
+        error_code: int | None = None,
+        *,
+        url: str | None = None,
+        tamper: bool = False,
+    ) -> int:
+        """POST a signed status callback for message ``sid`` to its StatusCallback (or
+        ``url``), as Twilio does; returns the HTTP status the receiver answered.
+        ``tamper`` changes the body after signing."""
+        from twilio.request_validator import RequestValidator
+
+        message = next(m for m in self.messages if m.sid == sid)
+        target = url or message.status_callback
+        if not target:
+            raise ValueError(f"message {sid} has no status callback")
+        self.set_status(sid, status, error_code)
+        params = status_callback_params(message, status, error_code)
+        signature = RequestValidator(self.auth_token).compute_signature(target, params)
+        if tamper:
+            params["MessageStatus"] = "delivered" if status != "delivered" else "failed"
+        request = urllib.request.Request(
+            target,
+            data=urlencode(params).encode(),
+            headers={
+                "X-Twilio-Signature": signature,
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+
     def error_body(self, status: int, code: int, message: str | None = None) -> dict[str, Any]:
         """Twilio's JSON error document."""
         return {
@@ -355,6 +395,32 @@ class FakeTwilio:
             "uri": f"{uri}.json",
         }
 
+    def _list(self, account: str, query: dict[str, str]) -> dict[str, Any]:
+        """One page of messages, newest first, filtered by ``To`` and ``DateSent>``, as
+        the SDK's ``messages.list`` reads them (recovery after a lost send outcome)."""
+        to = query.get("To")
+        after = query.get("DateSent>")
+        since = datetime.fromisoformat(after.replace("Z", "+00:00")) if after else None
+        size = min(int(query.get("PageSize") or 50), 1000)
+        with self._lock:
+            chosen = [
+                self._resources[m.sid]
+                for m in reversed(self._messages)
+                if (to is None or m.to == to) and (since is None or m.received_at >= since)
+            ][:size]
+        uri = f"/{API_VERSION}/Accounts/{account}/Messages.json"
+        return {
+            "messages": [dict(r) for r in chosen],
+            "end": max(0, len(chosen) - 1),
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": size,
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": uri,
+        }
+
     def _fetch(self, sid: str) -> dict[str, Any] | None:
         """Return a copy of a stored message resource."""
         with self._lock:
@@ -395,10 +461,16 @@ def _make_handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
                 self._json(201, result)
 
         def do_GET(self) -> None:
-            """Fetch a message."""
-            path = urlsplit(self.path).path
+            """Fetch a message, or list them."""
+            parts = urlsplit(self.path)
+            path = parts.path
             match = _MESSAGE_PATH.match(path)
             if not self._check_auth():
+                return
+            listing = _MESSAGES_PATH.match(path)
+            if listing is not None and listing["account"] == fake.account_sid:
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                self._json(200, fake._list(listing["account"], query))
                 return
             resource = None
             if match is not None and match["account"] == fake.account_sid:
