@@ -33,7 +33,9 @@ from api.controllers.enrollments import EnrollmentController
 from api.controllers.health import HealthController
 from api.controllers.identity import IdentityController
 from api.controllers.journeys import JourneyController
+from api.controllers.nudges import NudgeController
 from api.controllers.slips import SlipController
+from api.controllers.webhooks import WebhookController
 from api.input_checks import CheckedRequest, RefuseNul
 from api.observability import RequestContextMiddleware
 from api.pages.auth import AuthPages
@@ -118,6 +120,8 @@ def create_app(
         JourneyController,
         EnrollmentController,
         SlipController,
+        NudgeController,
+        WebhookController,
         AuthPages,
         StaffPages,
         create_static_files_router(

@@ -28,6 +28,7 @@ PUBLIC_PATHS = [
     "^/schema(/|$)",
     "^/static/",
     "^/favicon\\.ico$",
+    "^/webhooks/",  # verified by the provider's signature instead
 ]
 LOGIN_PATHS = ["^/login$", "^/logout$"]
 

@@ -168,10 +168,26 @@ async def suppress_confirmed(tenant: Tenant, step_id: UUID, now: datetime | None
     return len(rows)
 
 
+async def forget_contents(tenant: Tenant, customer_id: UUID, now: datetime) -> int:
+    """Blank the text and address of every message of the customer (erasure): the
+    rows stay for counts, with nothing left that says who or what."""
+    rows = (
+        await tenant.update(Nudge, {Nudge.body: None, Nudge.recipient: None, Nudge.updated_at: now})
+        .where(
+            (Nudge.customer == customer_id)
+            & (Nudge.body.is_not_null() | Nudge.recipient.is_not_null())
+        )
+        .returning(Nudge.id)
+    )
+    return len(rows)
+
+
 NUDGE_FIELDS = (
-    Nudge.id, Nudge.enrollment, Nudge.step, Nudge.position, Nudge.kind, Nudge.channel,
-    Nudge.template, Nudge.unless_confirmed, Nudge.due_at, Nudge.status, Nudge.reason,
-    Nudge.attempts, Nudge.sent_at, Nudge.created_at, Nudge.updated_at,
+    Nudge.id, Nudge.enrollment, Nudge.step, Nudge.customer, Nudge.position, Nudge.kind,
+    Nudge.channel, Nudge.purpose, Nudge.critical, Nudge.template, Nudge.unless_confirmed,
+    Nudge.due_at, Nudge.send_after, Nudge.status, Nudge.reason, Nudge.attempts,
+    Nudge.sent_at, Nudge.provider, Nudge.provider_id, Nudge.error_code, Nudge.locale,
+    Nudge.recipient, Nudge.body, Nudge.created_at, Nudge.updated_at,
 )  # fmt: skip
 
 

@@ -46,13 +46,15 @@ async def erase_customer(tenant: Tenant, customer_id: UUID) -> Erasure:
     """Erase the customer's personal data and stop everything planned for them, in one
     transaction: the journeys' part (``journeys.customers.privacy.erase_profile``), then
     every message not yet sent, of every enrollment, so nothing reaches the person
-    afterwards. Repeating an erasure is harmless."""
+    afterwards; what was sent keeps its status and times but loses its text and address.
+    Repeating an erasure is harmless."""
     moment = clock.now()
     async with write_transaction():
         erased = await erase_profile(tenant, customer_id, moment)
         stopped = await outbox.cancel_for_enrollments(
             tenant, erased.enrollment_ids, "customer_erased", moment
         )
+        await outbox.forget_contents(tenant, customer_id, moment)
     return Erasure(
         await get_customer(tenant, customer_id),
         erased.enrollments_cancelled,

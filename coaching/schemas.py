@@ -15,30 +15,74 @@ if TYPE_CHECKING:
     from coaching.privacy import Erasure
 
 
+def mask(address: str | None) -> str | None:
+    """An address shown to staff lists: enough to recognise, not to copy."""
+    if not address:
+        return None
+    if "@" in address:
+        name, _, domain = address.partition("@")
+        return f"{name[:1]}…@{domain}"
+    return f"…{address[-4:]}"
+
+
 class NudgeOut(msgspec.Struct):
     """A planned or sent message. ``kind`` is reminder (at or before the due time) or
-    follow_up (after it); ``reason`` says why a message was cancelled or suppressed."""
+    follow_up (after it); ``reason`` says why a message was cancelled, suppressed, held
+    or failed (e.g. ``no_consent``, ``held_send_window``, ``holdout``, ``unsubscribed``)."""
 
     id: UUID
     enrollment_id: UUID | None
     step_id: UUID | None
+    customer_id: UUID | None
     kind: str
     channel: str
+    purpose: str
+    critical: bool
     template: str
     unless_confirmed: bool
     due_at: datetime
+    send_after: datetime | None
     status: str
     reason: str | None
     attempts: int
     sent_at: datetime | None
+    provider: str | None
+    provider_id: str | None
+    error_code: str | None
+    locale: str | None
+    recipient: str | None  # masked
+    body: str | None  # what was sent (None until then, blank after erasure)
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> NudgeOut:
+        g = row.get
         return cls(
-            row["id"], row["enrollment"], row["step"], row["kind"], row["channel"],
-            row["template"], bool(row["unless_confirmed"]), row["due_at"], row["status"],
-            row["reason"], row["attempts"], row["sent_at"],
+            row["id"], row["enrollment"], row["step"], g("customer"), row["kind"],
+            row["channel"], g("purpose") or "informational", bool(g("critical")),
+            row["template"], bool(row["unless_confirmed"]), row["due_at"], g("send_after"),
+            row["status"], row["reason"], row["attempts"], row["sent_at"], g("provider"),
+            g("provider_id"), g("error_code"), g("locale"), mask(g("recipient")), g("body"),
         )  # fmt: skip
+
+
+class DeliveryEventOut(msgspec.Struct):
+    """A provider's report on a message, as received; ``applied``: it moved the status."""
+
+    status: str
+    error_code: str | None
+    applied: bool
+    received_at: datetime
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> DeliveryEventOut:
+        return cls(row["status"], row["error_code"], bool(row["applied"]), row["received_at"])
+
+
+class NudgeDetail(msgspec.Struct):
+    """One message with its delivery events."""
+
+    nudge: NudgeOut
+    events: list[DeliveryEventOut]
 
 
 class EnrollmentDetail(msgspec.Struct):

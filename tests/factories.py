@@ -3,17 +3,28 @@ the schedule strategies. Test modules import these from here, never from each ot
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import secrets
 import subprocess
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 from zoneinfo import available_timezones
 
 import msgspec
 from hypothesis import strategies as st
 
+from coaching import dispatch
+from coaching.tables import Nudge
+from journeys import services as journeys
+from journeys.customers import records
+from journeys.customers.schemas import ConsentIn, CustomerIn
 from journeys.definition import JourneyDefinition
+from journeys.enrollments import services as enrollments
 from journeys.tables import Customer
+from settings import Settings, get_settings
 from tests.conftest import Org, slipguard_bin
 
 PROBLEM = "application/problem+json"
@@ -159,3 +170,77 @@ def schedules(draw: st.DrawFn) -> dict[str, object]:
         for _ in range(draw(st.integers(1, 4)))
     ]
     return {"taper": phases, "at": at, "from": "start"}
+
+
+# --- delivery -------------------------------------------------------------------------------
+
+FROM = "+15005550006"
+REMIND = """\
+key: remind
+title: Medication
+anchors: [start]
+locales: [en, zh-CN]
+behaviours:
+  - key: dose
+    title: Take your tablet
+    stage: post_encounter
+    importance: 7
+    schedule: {once: start}
+    confirm: {reply: [DONE], grace: 4h}
+    nudges:
+      - {at: due, channel: sms, template: due}
+      - {at: due + 1m, channel: sms, template: due}
+      - {at: due + 2m, channel: sms, template: due}
+      - {at: due + 3m, channel: sms, template: due}
+templates:
+  due: {en: "Hi {{ first_name }}, time for your tablet.", zh-CN: "{{ first_name }}，该吃药了。"}
+"""  # noqa: RUF001 - full-width punctuation is right in Chinese
+
+
+def zone_at(hour: int, now: datetime | None = None) -> str:
+    """A fixed-offset zone where the local time is now about ``hour`` o'clock."""
+    now = now or datetime.now(UTC)
+    offset = (hour - now.hour + 12) % 24 - 12  # Etc/GMT zones span -12..+14; stay inside
+    # Etc/GMT signs are inverted: Etc/GMT-3 is three hours ahead of UTC.
+    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
+def delivery_settings(**delivery: Any) -> Settings:
+    base = get_settings()
+    return dataclasses.replace(
+        base,
+        twilio=dataclasses.replace(base.twilio, from_number=FROM),
+        delivery=dataclasses.replace(base.delivery, sender_rate_per_second=1000.0, **delivery),
+    )
+
+
+async def sms_customer(
+    org: Org, *, consent: bool = True, hour: int = 12, locale: str = "en"
+) -> Any:
+    grants = [ConsentIn("sms", "informational", "granted", "staff", "Reminders by SMS")]
+    return await records.create_customer(
+        org.tenant,
+        CustomerIn(
+            first_name="Mia",
+            phone=f"+1415555{secrets.randbelow(10_000):04d}",
+            timezone=zone_at(hour),
+            locale=locale,
+            consent=grants if consent else [],
+        ),
+    )
+
+
+async def enroll_due(org: Org, customer: Any) -> tuple[UUID, datetime]:
+    """Enroll on REMIND with the dose due in two minutes; returns (enrollment, due)."""
+    await journeys.load_journey(org.tenant, REMIND)
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=2)
+    done = await enrollments.enroll(org.tenant, customer.id, "remind", {"start": due.isoformat()})
+    return done.enrollment.id, due
+
+
+async def claim_all(org: Org, at: datetime) -> list[UUID]:
+    return await dispatch.claim_due(now=at, organization=org.id)
+
+
+async def nudge_rows(enrollment: UUID) -> list[dict[str, Any]]:
+    return await Nudge.select().where(Nudge.enrollment == enrollment).order_by(Nudge.position)

@@ -4,8 +4,6 @@ whose outcome was lost."""
 
 from __future__ import annotations
 
-import dataclasses
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,59 +19,24 @@ from coaching.channels.registry import Channels
 from coaching.channels.sms import TwilioSms
 from coaching.tables import Nudge
 from core.tables import Organization
-from journeys import services as journeys
-from journeys.customers import records
 from journeys.customers.consent import current_consent
-from journeys.customers.schemas import ConsentIn, CustomerIn
-from journeys.enrollments import services as enrollments
-from settings import Secret, Settings, TwilioSettings, get_settings
+from settings import Secret, TwilioSettings
 from tests.conftest import Org
+from tests.factories import (
+    FROM,
+    claim_all,
+    delivery_settings,
+    enroll_due,
+    nudge_rows,
+    sms_customer,
+)
 from tests.support.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-
-FROM = "+15005550006"
-REMIND = """\
-key: remind
-title: Medication
-anchors: [start]
-locales: [en, zh-CN]
-behaviours:
-  - key: dose
-    title: Take your tablet
-    stage: post_encounter
-    importance: 7
-    schedule: {once: start}
-    confirm: {reply: [DONE], grace: 4h}
-    nudges:
-      - {at: due, channel: sms, template: due}
-      - {at: due + 1m, channel: sms, template: due}
-      - {at: due + 2m, channel: sms, template: due}
-      - {at: due + 3m, channel: sms, template: due}
-templates:
-  due: {en: "Hi {{ first_name }}, time for your tablet.", zh-CN: "{{ first_name }}，该吃药了。"}
-"""
-
-
-def zone_at(hour: int, now: datetime | None = None) -> str:
-    """A fixed-offset zone where the local time is now about ``hour`` o'clock."""
-    now = now or datetime.now(UTC)
-    offset = (hour - now.hour + 12) % 24 - 12  # Etc/GMT zones span -12..+14; stay inside
-    # Etc/GMT signs are inverted: Etc/GMT-3 is three hours ahead of UTC.
-    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeTwilio]:
     with FakeTwilio() as server:
         yield server
-
-
-def _settings(**delivery: Any) -> Settings:
-    base = get_settings()
-    return dataclasses.replace(
-        base,
-        twilio=dataclasses.replace(base.twilio, from_number=FROM),
-        delivery=dataclasses.replace(base.delivery, sender_rate_per_second=1000.0, **delivery),
-    )
 
 
 def _channels(fake: FakeTwilio) -> Channels:
@@ -86,73 +49,43 @@ def _channels(fake: FakeTwilio) -> Channels:
     return Channels(TwilioSms(twilio, None), OutboxChannel("email"))
 
 
-async def _customer(org: Org, *, consent: bool = True, hour: int = 12, locale: str = "en") -> Any:
-    grants = [ConsentIn("sms", "informational", "granted", "staff", "Reminders by SMS")]
-    return await records.create_customer(
-        org.tenant,
-        CustomerIn(
-            first_name="Mia",
-            phone=f"+1415555{secrets.randbelow(10_000):04d}",
-            timezone=zone_at(hour),
-            locale=locale,
-            consent=grants if consent else [],
-        ),
-    )
-
-
-async def _enroll(org: Org, customer: Any) -> tuple[UUID, datetime]:
-    """Enroll on REMIND with the dose due in two minutes; returns (enrollment, due)."""
-    await journeys.load_journey(org.tenant, REMIND)
-    due = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=2)
-    done = await enrollments.enroll(org.tenant, customer.id, "remind", {"start": due.isoformat()})
-    return done.enrollment.id, due
-
-
-async def _claim_all(org: Org, at: datetime) -> list[UUID]:
-    return await dispatch.claim_due(now=at, organization=org.id)
-
-
-async def _rows(enrollment: UUID) -> list[dict[str, Any]]:
-    return await Nudge.select().where(Nudge.enrollment == enrollment).order_by(Nudge.position)
-
-
 async def test_a_due_message_is_rendered_and_sent_once_through_the_sdk(
     org: Org, fake: FakeTwilio
 ) -> None:
-    c = await _customer(org)
-    eid, due = await _enroll(org, c)
-    claimed = await _claim_all(org, due)
+    c = await sms_customer(org)
+    eid, due = await enroll_due(org, c)
+    claimed = await claim_all(org, due)
     assert len(claimed) == 1, "only the message due at the step's time is due yet"
-    outcome = await delivery.deliver(claimed[0], _channels(fake), _settings())
+    outcome = await delivery.deliver(claimed[0], _channels(fake), delivery_settings())
     assert outcome == "sent"
     (sent,) = fake.messages
     assert sent.to == c.phone and sent.from_ == FROM
     assert sent.body == "Hi Mia, time for your tablet."
-    row = (await _rows(eid))[0]
+    row = (await nudge_rows(eid))[0]
     assert (row["status"], row["provider_id"], row["provider"]) == ("sent", sent.sid, "twilio")
     assert row["body"] == sent.body and row["locale"] == "en" and row["attempts"] == 1
     # A second delivery of the same broker message finds nothing to do.
-    assert await delivery.deliver(claimed[0], _channels(fake), _settings()) == "not_queued"
+    assert await delivery.deliver(claimed[0], _channels(fake), delivery_settings()) == "not_queued"
     assert len(fake.messages) == 1
 
 
 async def test_the_customer_locale_picks_the_template_with_fallback(
     org: Org, fake: FakeTwilio
 ) -> None:
-    c = await _customer(org, locale="zh-Hans-CN")
-    eid, due = await _enroll(org, c)
-    (nudge_id,) = await _claim_all(org, due)
-    await delivery.deliver(nudge_id, _channels(fake), _settings())
-    assert fake.messages[0].body == "Mia，该吃药了。"
-    assert (await _rows(eid))[0]["locale"] == "zh-CN"
+    c = await sms_customer(org, locale="zh-Hans-CN")
+    eid, due = await enroll_due(org, c)
+    (nudge_id,) = await claim_all(org, due)
+    await delivery.deliver(nudge_id, _channels(fake), delivery_settings())
+    assert fake.messages[0].body == "Mia，该吃药了。"  # noqa: RUF001
+    assert (await nudge_rows(eid))[0]["locale"] == "zh-CN"
 
 
 async def test_without_consent_nothing_is_sent(org: Org, fake: FakeTwilio) -> None:
-    c = await _customer(org, consent=False)
-    eid, due = await _enroll(org, c)
-    (nudge_id,) = await _claim_all(org, due)
-    assert await delivery.deliver(nudge_id, _channels(fake), _settings()) == "suppressed"
-    row = (await _rows(eid))[0]
+    c = await sms_customer(org, consent=False)
+    eid, due = await enroll_due(org, c)
+    (nudge_id,) = await claim_all(org, due)
+    assert await delivery.deliver(nudge_id, _channels(fake), delivery_settings()) == "suppressed"
+    row = (await nudge_rows(eid))[0]
     assert (row["status"], row["reason"]) == ("suppressed", "no_consent")
     assert fake.messages == []
 
@@ -160,101 +93,97 @@ async def test_without_consent_nothing_is_sent(org: Org, fake: FakeTwilio) -> No
 async def test_outside_the_send_window_a_message_waits_for_it_to_open(
     org: Org, fake: FakeTwilio
 ) -> None:
-    c = await _customer(org, hour=3)
-    eid, due = await _enroll(org, c)
-    (nudge_id,) = await _claim_all(org, due)
-    assert await delivery.deliver(nudge_id, _channels(fake), _settings()) == "held"
-    row = (await _rows(eid))[0]
+    c = await sms_customer(org, hour=3)
+    eid, due = await enroll_due(org, c)
+    (nudge_id,) = await claim_all(org, due)
+    assert await delivery.deliver(nudge_id, _channels(fake), delivery_settings()) == "held"
+    row = (await nudge_rows(eid))[0]
     assert (row["status"], row["reason"]) == ("scheduled", "held_send_window")
     opens = row["send_after"].astimezone(ZoneInfo(c.timezone))
     assert (opens.hour, opens.minute) == (8, 0)
     assert timedelta(0) < row["send_after"] - datetime.now(UTC) <= timedelta(hours=6)
     assert fake.messages == []
     # Claimed at the opening, it goes (with the step's later messages, due by then).
-    assert nudge_id in await _claim_all(org, row["send_after"])
-    assert await _claim_all(org, row["send_after"] - timedelta(seconds=1)) == []
+    assert nudge_id in await claim_all(org, row["send_after"])
+    assert await claim_all(org, row["send_after"] - timedelta(seconds=1)) == []
 
 
-async def test_rate_limited_sends_are_retried_after_retry_after(
-    org: Org, fake: FakeTwilio
-) -> None:
-    c = await _customer(org)
-    eid, due = await _enroll(org, c)
-    (nudge_id,) = await _claim_all(org, due)
+async def test_rate_limited_sends_are_retried_after_retry_after(org: Org, fake: FakeTwilio) -> None:
+    c = await sms_customer(org)
+    eid, due = await enroll_due(org, c)
+    (nudge_id,) = await claim_all(org, due)
     fake.fail_next(429, 20429, retry_after=90)
     before = datetime.now(UTC)
-    assert await delivery.deliver(nudge_id, _channels(fake), _settings()) == "retrying"
-    row = (await _rows(eid))[0]
+    assert await delivery.deliver(nudge_id, _channels(fake), delivery_settings()) == "retrying"
+    row = (await nudge_rows(eid))[0]
     assert (row["status"], row["error_code"], row["attempts"]) == ("scheduled", "20429", 1)
     assert row["send_after"] >= before + timedelta(seconds=90)
-    assert await _claim_all(org, row["send_after"] - timedelta(seconds=1)) == []
-    assert await _claim_all(org, row["send_after"]) == [nudge_id]
-    assert await delivery.deliver(nudge_id, _channels(fake), _settings()) == "sent"
+    assert await claim_all(org, row["send_after"] - timedelta(seconds=1)) == []
+    assert await claim_all(org, row["send_after"]) == [nudge_id]
+    assert await delivery.deliver(nudge_id, _channels(fake), delivery_settings()) == "sent"
     assert len(fake.messages) == 1
-    assert (await _rows(eid))[0]["attempts"] == 2
+    assert (await nudge_rows(eid))[0]["attempts"] == 2
 
 
 async def test_too_many_transient_failures_end_in_failed_exhausted(
     org: Org, fake: FakeTwilio
 ) -> None:
-    c = await _customer(org)
-    eid, due = await _enroll(org, c)
-    (nudge_id,) = await _claim_all(org, due)
+    c = await sms_customer(org)
+    eid, due = await enroll_due(org, c)
+    (nudge_id,) = await claim_all(org, due)
     fake.fail_next(500, 20500, times=2)
-    settings = _settings(max_attempts=2)
+    settings = delivery_settings(max_attempts=2)
     assert await delivery.deliver(nudge_id, _channels(fake), settings) == "retrying"
-    row = (await _rows(eid))[0]
-    await _claim_all(org, row["send_after"])
+    row = (await nudge_rows(eid))[0]
+    await claim_all(org, row["send_after"])
     assert await delivery.deliver(nudge_id, _channels(fake), settings) == "failed"
-    row = (await _rows(eid))[0]
+    row = (await nudge_rows(eid))[0]
     assert (row["status"], row["reason"], row["error_code"]) == ("failed", "exhausted", "20500")
 
 
 async def test_an_unsubscribed_number_fails_and_withdraws_consent(
     org: Org, fake: FakeTwilio
 ) -> None:
-    c = await _customer(org)
-    eid, due = await _enroll(org, c)
-    (nudge_id,) = await _claim_all(org, due)
+    c = await sms_customer(org)
+    eid, due = await enroll_due(org, c)
+    (nudge_id,) = await claim_all(org, due)
     fake.fail_to(c.phone, 400, 21610)
-    assert await delivery.deliver(nudge_id, _channels(fake), _settings()) == "failed"
-    row = (await _rows(eid))[0]
+    assert await delivery.deliver(nudge_id, _channels(fake), delivery_settings()) == "failed"
+    row = (await nudge_rows(eid))[0]
     assert (row["status"], row["reason"], row["error_code"]) == ("failed", "unsubscribed", "21610")
     consent = await current_consent(org.tenant, c.id)
     assert consent[("sms", "informational")].status == "revoked"
     assert consent[("sms", "informational")].source == "provider"
     # The next message of that customer is suppressed without asking the provider.
-    later = await _claim_all(org, due + timedelta(minutes=1))
-    assert await delivery.deliver(later[0], _channels(fake), _settings()) == "suppressed"
+    later = await claim_all(org, due + timedelta(minutes=1))
+    assert await delivery.deliver(later[0], _channels(fake), delivery_settings()) == "suppressed"
 
 
 async def test_the_daily_cap_defers_the_fourth_message_and_critical_bypasses_it(
     org: Org, fake: FakeTwilio
 ) -> None:
-    c = await _customer(org)
-    eid, due = await _enroll(org, c)
-    ids = await _claim_all(org, due + timedelta(minutes=5))
+    c = await sms_customer(org)
+    eid, due = await enroll_due(org, c)
+    ids = await claim_all(org, due + timedelta(minutes=5))
     assert len(ids) == 4
-    outcomes = [await delivery.deliver(i, _channels(fake), _settings()) for i in ids]
+    outcomes = [await delivery.deliver(i, _channels(fake), delivery_settings()) for i in ids]
     assert outcomes == ["sent", "sent", "sent", "held"]
-    rows = await _rows(eid)
+    rows = await nudge_rows(eid)
     (held,) = [r for r in rows if r["status"] != "sent"]
     assert (held["status"], held["reason"]) == ("scheduled", "deferred_frequency_cap")
     first_sent = min(r["sent_at"] for r in rows if r["sent_at"])
     assert held["send_after"] == first_sent + timedelta(days=1)
     # A critical message is not held by the cap.
     await Nudge.update({Nudge.critical: True}).where(Nudge.id == held["id"])
-    await _claim_all(org, held["send_after"])
-    assert await delivery.deliver(held["id"], _channels(fake), _settings()) == "sent"
+    await claim_all(org, held["send_after"])
+    assert await delivery.deliver(held["id"], _channels(fake), delivery_settings()) == "sent"
     assert len(fake.messages) == 4
 
 
-async def test_a_send_whose_outcome_was_lost_is_not_sent_twice(
-    org: Org, fake: FakeTwilio
-) -> None:
-    c = await _customer(org)
-    eid, due = await _enroll(org, c)
-    (nudge_id,) = await _claim_all(org, due)
+async def test_a_send_whose_outcome_was_lost_is_not_sent_twice(org: Org, fake: FakeTwilio) -> None:
+    c = await sms_customer(org)
+    eid, due = await enroll_due(org, c)
+    (nudge_id,) = await claim_all(org, due)
     channels = _channels(fake)
 
     class DiesAfterSending:
@@ -271,23 +200,23 @@ async def test_a_send_whose_outcome_was_lost_is_not_sent_twice(
 
     dying = Channels(DiesAfterSending(), channels.email)  # type: ignore[arg-type]
     with pytest.raises(SystemExit):
-        await delivery.deliver(nudge_id, dying, _settings())
-    assert (await _rows(eid))[0]["status"] == "sending"
+        await delivery.deliver(nudge_id, dying, delivery_settings())
+    assert (await nudge_rows(eid))[0]["status"] == "sending"
     # Nothing finished it: the scheduler finds the stale claim and queues it, marked.
     later = datetime.now(UTC) + timedelta(minutes=5)
     assert await dispatch.reclaim_stale(now=later, organization=org.id) == [nudge_id]
-    assert await delivery.deliver(nudge_id, channels, _settings()) == "sent"
+    assert await delivery.deliver(nudge_id, channels, delivery_settings()) == "sent"
     (accepted,) = fake.messages
-    row = (await _rows(eid))[0]
+    row = (await nudge_rows(eid))[0]
     assert (row["status"], row["provider_id"]) == ("sent", accepted.sid)
 
 
 async def test_a_lost_claim_is_published_again_and_a_stale_send_is_retried(
     org: Org, fake: FakeTwilio
 ) -> None:
-    c = await _customer(org)
-    eid, due = await _enroll(org, c)
-    (nudge_id,) = await _claim_all(org, due)
+    c = await sms_customer(org)
+    _, due = await enroll_due(org, c)
+    (nudge_id,) = await claim_all(org, due)
     # The broker lost the message: after the stale time the scheduler publishes it again.
     # (claimed "at" the due time the claim was made for)
     assert await dispatch.reclaim_stale(now=due, organization=org.id) == []
@@ -296,7 +225,7 @@ async def test_a_lost_claim_is_published_again_and_a_stale_send_is_retried(
     published: list[UUID] = []
     assert dispatch.publish_all([nudge_id], published.append) == 1
     assert published == [nudge_id]
-    assert await delivery.deliver(nudge_id, _channels(fake), _settings()) == "sent"
+    assert await delivery.deliver(nudge_id, _channels(fake), delivery_settings()) == "sent"
     # Was not at the provider and never sent twice.
     assert len(fake.messages) == 1
 
@@ -305,9 +234,9 @@ async def test_organisation_sender_overrides_the_default(org: Org, fake: FakeTwi
     await Organization.update({Organization.messaging_service_sid: "MG" + "1" * 32}).where(
         Organization.id == org.id
     )
-    c = await _customer(org)
-    _, due = await _enroll(org, c)
-    (nudge_id,) = await _claim_all(org, due)
-    await delivery.deliver(nudge_id, _channels(fake), _settings())
+    c = await sms_customer(org)
+    _, due = await enroll_due(org, c)
+    (nudge_id,) = await claim_all(org, due)
+    await delivery.deliver(nudge_id, _channels(fake), delivery_settings())
     (sent,) = fake.messages
     assert sent.messaging_service_sid == "MG" + "1" * 32 and sent.from_ is None

@@ -1,0 +1,29 @@
+"""Coaching-context errors."""
+
+from core.errors import DomainError, Invalid, NotFound
+
+
+class CoachingError(DomainError):
+    """Root of the coaching context's errors."""
+
+
+class NudgeNotFound(NotFound, CoachingError):
+    """No such message in the organisation."""
+
+
+class NudgeQueryInvalid(Invalid, CoachingError):
+    """A message-history filter is out of range or malformed."""
+
+
+class SignatureInvalid(CoachingError):
+    """A provider callback did not carry a valid signature for this server's URL."""
+
+    kind = "forbidden"
+    title = "Signature not valid"
+
+
+class UnsubscribeInvalid(CoachingError):
+    """An unsubscribe link was altered or belongs to no customer."""
+
+    kind = "not_found"
+    title = "Link not valid"
