@@ -39,6 +39,7 @@ from api.controllers.webhooks import WebhookController
 from api.input_checks import CheckedRequest, RefuseNul
 from api.observability import RequestContextMiddleware
 from api.pages.auth import AuthPages
+from api.pages.outbox import OutboxPages
 from api.pages.staff import StaffPages
 from api.problems import EXCEPTION_HANDLERS
 from coaching import outbox as _outbox  # noqa: F401 - installs the step companion
@@ -124,6 +125,7 @@ def create_app(
         WebhookController,
         AuthPages,
         StaffPages,
+        OutboxPages,
         create_static_files_router(
             path="/static", directories=[HERE / "static"], include_in_schema=False
         ),
