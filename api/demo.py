@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from core import clock
 from core.tenancy import Tenant
@@ -19,6 +20,14 @@ LIBRARY = Path(services.__file__).parent / "library"
 FIRST = ["Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kai", "Lena"]
 LAST = ["Okafor", "Smith", "Wang", "Novak", "Garcia", "Haddad", "Kowalski", "Sato", "Brown"]
 ZONES = ["Europe/London", "America/New_York", "Asia/Shanghai", "Australia/Sydney"]
+# Candidates for the "live" customers, whose first messages go out a minute after the demo
+# is loaded: those where it is daytime now (a reminder at night would rightly be held).
+LIVE_ZONES = [
+    "Pacific/Honolulu", "America/Los_Angeles", "America/Chicago", "America/New_York",
+    "America/Sao_Paulo", "Europe/London", "Europe/Berlin", "Africa/Nairobi", "Asia/Dubai",
+    "Asia/Kolkata", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
+]  # fmt: skip
+LIVE_CUSTOMERS = 6
 SITES = ["north clinic", "south clinic", "front desk", "phone line"]
 
 
@@ -92,9 +101,49 @@ async def seed(tenant: Tenant, seed_value: int = 7) -> dict[str, int]:
                     )
                 )
     results = await writes.record_batch(tenant, items, validation.Reporter())
+    live = await _live_deliveries(tenant, now, rng)
     return {
         "journeys": len(definitions),
-        "customers": len(customers),
-        "enrollments": enrolled,
+        "customers": len(customers) + live,
+        "enrollments": enrolled + live,
         "slips": sum(1 for r in results if r.status == "created"),
+        "messages_within_a_minute": live,
     }
+
+
+def daytime_zones(now: datetime) -> list[str]:
+    """Zones of LIVE_ZONES where it is between 09:00 and 19:00 now (never empty: the
+    list spans the globe, so some of it is always in daytime)."""
+    return [z for z in LIVE_ZONES if 9 <= now.astimezone(ZoneInfo(z)).hour < 19]
+
+
+async def _live_deliveries(tenant: Tenant, now: datetime, rng: random.Random) -> int:
+    """Parcel deliveries an hour and a little from now: each "driver is coming" text (an
+    hour before) falls due within the first minute, so the outbox fills while you watch."""
+    zones = daytime_zones(now)
+    for i in range(LIVE_CUSTOMERS):
+        c = tenant.new(
+            Customer,
+            external_ref=f"LIVE-{100 + i}",
+            first_name=FIRST[(i + 3) % len(FIRST)],
+            last_name=LAST[(i + 5) % len(LAST)],
+            phone=f"+1415556{i:04d}",
+            locale="en",
+            timezone=zones[i % len(zones)],
+            pseudonym=f"{rng.getrandbits(64):016x}",
+        )
+        await c.save()
+        await tenant.new(
+            ConsentRecord,
+            customer=c.id,
+            channel="sms",
+            purpose="informational",
+            status="granted",
+            source="staff",
+            text_shown="Texts about your delivery. Reply STOP to opt out.",
+        ).save()
+        delivery = now + timedelta(hours=1, seconds=15 + 8 * i)
+        await enrollments.enroll(
+            tenant, c.id, "parcel-delivery", {"delivery": delivery.isoformat()}
+        )
+    return LIVE_CUSTOMERS
