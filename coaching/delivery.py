@@ -25,14 +25,13 @@ from coaching.decisions import Go, Snapshot, Stop, Wait, decide
 from coaching.tables import Nudge
 from core import clock
 from core.db import run_sql
-from core.tables import Organization
 from core.tenancy import Tenant
 from journeys import templates
-from journeys.customers.consent import add_consent, may_contact
+from journeys.customers.consent import LATEST_CONSENT_STATUS, add_consent
 from journeys.customers.schemas import ConsentIn
 from journeys.definition import JourneyDefinition
-from journeys.services import decoded, message_values
-from journeys.tables import Customer, Enrollment, JourneyVersion, Step
+from journeys.services import cached, decoded, message_values
+from journeys.tables import JourneyVersion
 from journeys.vocabulary import CHANNEL_ADDRESS
 from settings import Settings, get_settings
 
@@ -59,16 +58,40 @@ def default_channels() -> Channels:
     return _channels[key]
 
 
+# Everything a send needs, in one statement: the message, its customer, organisation,
+# step, enrollment and journey version, the customer's latest consent for the message's
+# channel and purpose, and how many of their messages went out in the last 24 hours.
+_CONTEXT = f"""
+SELECT n.id, n.organization, n.customer, n.kind, n.channel, n.purpose, n.critical,
+       n.template, n.unless_confirmed,
+       c.first_name, c.last_name, c.phone, c.email, c.locale, c.timezone,
+       c.send_window_start, c.send_window_end, c.erased_at,
+       o.name AS org_name, o.sms_from, o.messaging_service_sid, o.contact_phone,
+       o.postal_address,
+       s.status AS step_status, s.behaviour, s.due_at AS step_due_at,
+       e.status AS enrollment_status, e.anchors, e.timezone AS enrollment_timezone,
+       e.journey_version,
+       ({LATEST_CONSENT_STATUS}) AS consent_status,
+       (SELECT COUNT(*) FROM nudge r WHERE r.customer = n.customer AND r.sent_at > {{}})
+         AS sent_last_day
+FROM nudge n
+JOIN customer c ON c.id = n.customer
+JOIN organization o ON o.id = n.organization
+LEFT JOIN step s ON s.id = n.step
+LEFT JOIN enrollment e ON e.id = n.enrollment
+WHERE n.id = {{}}
+"""
+
+
 @dataclass(frozen=True)
 class Context:
-    """What a send needs beyond the decision: the rows to render and address it."""
+    """A message and what its send depends on (one row of ``_CONTEXT``)."""
 
-    nudge: Nudge
-    customer: Customer
-    organization: Organization
-    step: Step | None
-    enrollment: Enrollment | None
+    row: dict[str, Any]
     definition: JourneyDefinition | None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.row[key]
 
 
 async def deliver(
@@ -81,12 +104,13 @@ async def deliver(
     if not claimed:
         return "not_queued"
     recovering = claimed[0]["reason"] == OUTCOME_UNKNOWN
-    ctx = await _context(nudge_id)
+    cap = settings.delivery.frequency_cap_per_day
+    ctx = await _context(nudge_id, now)
     if ctx is None:
         await _finish(nudge_id, "cancelled", "customer_missing")
         return "cancelled"
-    snapshot = await _snapshot(ctx, now)
-    decision = decide(snapshot, now, settings.delivery.frequency_cap_per_day)
+    snapshot = await _snapshot(ctx, now, cap)
+    decision = decide(snapshot, now, cap)
     if isinstance(decision, Stop):
         await _finish(nudge_id, decision.status, decision.reason)
         return decision.status
@@ -95,7 +119,7 @@ async def deliver(
         return "held"
     assert isinstance(decision, Go)
     outgoing, locale = _compose(ctx, snapshot, settings)
-    channel = (channels or default_channels()).of(ctx.nudge.channel)
+    channel = (channels or default_channels()).of(ctx["channel"])
     if recovering:
         since = now - RECOVERY_LOOKBACK
         try:
@@ -106,7 +130,7 @@ async def deliver(
         if found is not None:
             await _record(nudge_id, Sent(found), channel.provider, outgoing, locale, now, settings)
             return "sent"
-    if ctx.nudge.channel == "sms":
+    if channel.provider == "twilio":  # pacing is the provider's limit per sender
         slot = await pacing.reserve(
             outgoing.sender.key, now, settings.delivery.sender_rate_per_second
         )
@@ -120,51 +144,45 @@ async def deliver(
     return await _record(nudge_id, outcome, channel.provider, outgoing, locale, now, settings)
 
 
-async def _context(nudge_id: UUID) -> Context | None:
-    nudge = await Nudge.objects().where(Nudge.id == nudge_id).first()
-    if nudge is None or nudge.customer is None:
+async def _context(nudge_id: UUID, now: datetime) -> Context | None:
+    rows = await run_sql(_CONTEXT, now - timedelta(days=1), nudge_id)
+    if not rows:
         return None
-    customer = await Customer.objects().where(Customer.id == nudge.customer).first()
-    org = await Organization.objects().where(Organization.id == nudge.organization).first()
-    if customer is None or org is None:
-        return None
-    step = await Step.objects().where(Step.id == nudge.step).first() if nudge.step else None
-    enrollment = definition = None
-    if nudge.enrollment is not None:
-        enrollment = await Enrollment.objects().where(Enrollment.id == nudge.enrollment).first()
-    if enrollment is not None:
-        version = (
-            await JourneyVersion.select(JourneyVersion.id, JourneyVersion.definition)
-            .where(JourneyVersion.id == enrollment.journey_version)
-            .first()
+    row = dict(rows[0])
+    definition = None
+    version = row["journey_version"]
+    if version is not None:
+        version = version if isinstance(version, UUID) else UUID(str(version))
+        definition = cached(version)
+        if definition is None:
+            stored = await JourneyVersion.select(JourneyVersion.definition).where(
+                JourneyVersion.id == version
+            )
+            definition = decoded(version, stored[0]["definition"]) if stored else None
+    return Context(row, definition)
+
+
+async def _snapshot(ctx: Context, now: datetime, cap: int) -> Snapshot:
+    recent: list[datetime] = []
+    if ctx["sent_last_day"] >= cap:  # only then do the times matter
+        rows = await Nudge.select(Nudge.sent_at).where(
+            (Nudge.customer == ctx["customer"]) & (Nudge.sent_at > now - timedelta(days=1))
         )
-        if version is not None:
-            definition = decoded(version["id"], version["definition"])
-    return Context(nudge, customer, org, step, enrollment, definition)
-
-
-async def _snapshot(ctx: Context, now: datetime) -> Snapshot:
-    n, c = ctx.nudge, ctx.customer
-    tenant = Tenant(n.organization)
-    recent = await (
-        Nudge.select(Nudge.sent_at)
-        .where(Nudge.customer == c.id)
-        .where(Nudge.sent_at > now - timedelta(days=1))
-    )
+        recent = [clock.as_utc(r["sent_at"]) for r in rows if r["sent_at"]]
     return Snapshot(
-        kind=n.kind,
-        channel=n.channel,
-        purpose=n.purpose,
-        critical=bool(n.critical),
-        unless_confirmed=bool(n.unless_confirmed),
-        step_status=ctx.step.status if ctx.step else None,
-        enrollment_status=ctx.enrollment.status if ctx.enrollment else None,
-        erased=c.erased_at is not None,
-        address=getattr(c, CHANNEL_ADDRESS.get(n.channel, "email"), None),
-        consent=await may_contact(tenant, c.id, n.channel, n.purpose),
-        timezone=c.timezone,
-        window=(c.send_window_start, c.send_window_end),
-        sent_last_day=[clock.as_utc(r["sent_at"]) for r in recent if r["sent_at"]],
+        kind=ctx["kind"],
+        channel=ctx["channel"],
+        purpose=ctx["purpose"],
+        critical=bool(ctx["critical"]),
+        unless_confirmed=bool(ctx["unless_confirmed"]),
+        step_status=ctx["step_status"],
+        enrollment_status=ctx["enrollment_status"],
+        erased=ctx["erased_at"] is not None,
+        address=ctx[CHANNEL_ADDRESS.get(ctx["channel"], "email")],
+        consent=ctx["consent_status"] == "granted",
+        timezone=ctx["timezone"],
+        window=(ctx["send_window_start"], ctx["send_window_end"]),
+        sent_last_day=recent,
     )
 
 
@@ -181,43 +199,49 @@ def pick_locale(wanted: str, available: list[str], fallback: str) -> str:
 
 
 def _compose(ctx: Context, s: Snapshot, settings: Settings) -> tuple[Outgoing, str]:
-    n, c, org = ctx.nudge, ctx.customer, ctx.organization
-    base = {"first_name": c.first_name, "last_name": c.last_name, "org_name": org.name}
-    base["link"] = settings.server.public_url
+    base = {
+        "first_name": ctx["first_name"],
+        "last_name": ctx["last_name"],
+        "org_name": ctx["org_name"],
+        "link": settings.server.public_url,
+    }
     d = ctx.definition
-    locale = c.locale
-    if d is not None and ctx.step is not None and ctx.enrollment is not None:
-        by_locale = d.templates.get(n.template, {})
-        locale = pick_locale(c.locale, list(by_locale), d.locales[0])
+    locale = ctx["locale"]
+    if d is not None and ctx["behaviour"] is not None and ctx["anchors"] is not None:
+        by_locale = d.templates.get(ctx["template"], {})
+        locale = pick_locale(locale, list(by_locale), d.locales[0])
         anchors = {
             k: clock.as_utc(datetime.fromisoformat(v))
-            for k, v in json.loads(ctx.enrollment.anchors).items()
+            for k, v in json.loads(ctx["anchors"]).items()
         }
         values = message_values(
-            d, ctx.step.behaviour, clock.as_utc(ctx.step.due_at), anchors,
-            ZoneInfo(ctx.enrollment.timezone), base, locale,
+            d, ctx["behaviour"], clock.as_utc(ctx["step_due_at"]), anchors,
+            ZoneInfo(ctx["enrollment_timezone"]), base, locale,
         )  # fmt: skip
         body = templates.render(by_locale[locale], values)
-        subject = f"{org.name}: {values['behaviour_title']}"
+        subject = f"{ctx['org_name']}: {values['behaviour_title']}"
     else:
         body = templates.render("{{ org_name }}", base)
-        subject = org.name
+        subject = ctx["org_name"]
+    own_number, own_service = ctx["sms_from"], ctx["messaging_service_sid"]
     sender = Sender(
-        sms_from=org.sms_from or settings.twilio.from_number,
+        sms_from=own_number or settings.twilio.from_number,
         messaging_service_sid=(
-            org.messaging_service_sid
-            or ("" if org.sms_from else settings.twilio.messaging_service_sid)
+            own_service or ("" if own_number else settings.twilio.messaging_service_sid)
         ),
         email_from=settings.email.from_address,
     )
-    footer = " · ".join(p for p in (org.name, org.postal_address, org.contact_phone) if p)
+    footer = " · ".join(
+        p for p in (ctx["org_name"], ctx["postal_address"], ctx["contact_phone"]) if p
+    )
+    nudge_id = ctx["id"] if isinstance(ctx["id"], UUID) else UUID(str(ctx["id"]))
     outgoing = Outgoing(
-        nudge_id=n.id,
+        nudge_id=nudge_id,
         to=s.address or "",
         body=body,
         sender=sender,
         subject=subject,
-        footer=footer if n.channel == "email" else "",
+        footer=footer if ctx["channel"] == "email" else "",
     )
     return outgoing, locale
 
@@ -240,31 +264,12 @@ async def _record(
     started: datetime,
     settings: Settings,
 ) -> str:
+    """Write the outcome of a send (only onto a row still ``sending``: a row moved on by
+    someone else is left alone)."""
     now = clock.now()
-    common: dict[Any, Any] = {
-        Nudge.provider: provider,
-        Nudge.body: outgoing.body,
-        Nudge.locale: locale,
-        Nudge.recipient: outgoing.to,
-        Nudge.updated_at: now,
-    }
-    rows = await Nudge.select(
-        Nudge.attempts, Nudge.organization, Nudge.customer, Nudge.channel
-    ).where(Nudge.id == nudge_id)
-    attempts = (rows[0]["attempts"] if rows else 0) + 1
-    common[Nudge.attempts] = attempts
-    sending = (Nudge.id == nudge_id) & (Nudge.status == "sending")
     if isinstance(outcome, Sent):
-        await Nudge.update(
-            {
-                **common,
-                Nudge.status: "sent",
-                Nudge.reason: None,
-                Nudge.provider_id: outcome.provider_id,
-                Nudge.error_code: None,
-                Nudge.sent_at: now,
-            }
-        ).where(sending)
+        await _settle(nudge_id, now, provider, outgoing, locale, "sent", None, None,
+                      sent_at=now, provider_id=outcome.provider_id)  # fmt: skip
         log.info(
             "message sent",
             extra={"nudge_id": str(nudge_id), "provider": provider,
@@ -272,36 +277,62 @@ async def _record(
         )  # fmt: skip
         return "sent"
     if isinstance(outcome, Transient):
+        row = await _settle(nudge_id, now, provider, outgoing, locale, "scheduled",
+                            "retrying", outcome.code)  # fmt: skip
+        attempts = row["attempts"] if row else 0
         if attempts >= settings.delivery.max_attempts:
             await Nudge.update(
-                {**common, Nudge.status: "failed", Nudge.reason: "exhausted",
-                 Nudge.error_code: outcome.code[:16]}
-            ).where(sending)  # fmt: skip
+                {Nudge.status: "failed", Nudge.reason: "exhausted", Nudge.updated_at: now}
+            ).where((Nudge.id == nudge_id) & (Nudge.status == "scheduled"))
             log.warning("message failed after its last attempt", extra={"nudge_id": str(nudge_id)})
             return "failed"
         wait = backoff(attempts, settings, outcome.retry_after)
-        await Nudge.update(
-            {**common, Nudge.status: "scheduled", Nudge.reason: "retrying",
-             Nudge.error_code: outcome.code[:16],
-             Nudge.send_after: now + timedelta(seconds=wait)}
-        ).where(sending)  # fmt: skip
+        await Nudge.update({Nudge.send_after: now + timedelta(seconds=wait)}).where(
+            (Nudge.id == nudge_id) & (Nudge.status == "scheduled")
+        )
         log.info(
             "message will be retried",
             extra={"nudge_id": str(nudge_id), "code": outcome.code, "wait_s": round(wait, 1)},
         )
         return "retrying"
     assert isinstance(outcome, Permanent)
-    await Nudge.update(
-        {**common, Nudge.status: "failed", Nudge.reason: outcome.reason,
-         Nudge.error_code: outcome.code[:16]}
-    ).where(sending)  # fmt: skip
-    if outcome.opted_out and rows and rows[0]["customer"] is not None:
-        await _record_opt_out(rows[0], outcome)
+    row = await _settle(nudge_id, now, provider, outgoing, locale, "failed", outcome.reason,
+                        outcome.code)  # fmt: skip
+    if outcome.opted_out and row and row["customer"] is not None:
+        await _record_opt_out(row, outcome)
     log.info(
         "message refused for good",
         extra={"nudge_id": str(nudge_id), "code": outcome.code, "reason": outcome.reason},
     )
     return "failed"
+
+
+_SETTLE = (
+    "UPDATE nudge SET status = {}, reason = {}, error_code = {}, attempts = attempts + 1, "
+    "provider = {}, body = {}, locale = {}, recipient = {}, updated_at = {}{extra} "
+    "WHERE id = {} AND status = 'sending' RETURNING attempts, organization, customer, channel"
+)
+
+
+async def _settle(
+    nudge_id: UUID,
+    now: datetime,
+    provider: str,
+    outgoing: Outgoing,
+    locale: str,
+    status: str,
+    reason: str | None,
+    code: str | None,
+    sent_at: datetime | None = None,
+    provider_id: str | None = None,
+) -> dict[str, Any] | None:
+    extra = ", sent_at = {}, provider_id = {}" if sent_at is not None else ""
+    args: list[Any] = [status, reason, code[:16] if code else None, provider, outgoing.body,
+                       locale, outgoing.to, now]  # fmt: skip
+    if sent_at is not None:
+        args += [sent_at, provider_id]
+    rows = await run_sql(_SETTLE.replace("{extra}", extra), *args, nudge_id)
+    return dict(rows[0]) if rows else None
 
 
 async def _record_opt_out(row: dict[str, Any], outcome: Permanent) -> None:

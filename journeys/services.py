@@ -93,6 +93,11 @@ async def load_journey(
 _decoded: dict[UUID, JourneyDefinition] = {}
 
 
+def cached(version_id: UUID) -> JourneyDefinition | None:
+    """A definition already decoded in this process, if any (saves reading it again)."""
+    return _decoded.get(version_id)
+
+
 def decoded(version_id: UUID, canonical_json: str) -> JourneyDefinition:
     """A stored definition, decoded once per process (versions never change)."""
     hit = _decoded.get(version_id)

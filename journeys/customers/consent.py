@@ -104,6 +104,17 @@ async def current_consent(tenant: Tenant, customer_id: UUID) -> dict[tuple[str, 
     return derive_consent(await consent_history(tenant, customer_id))
 
 
+# The current consent status for a message's channel and purpose, as a correlated subquery
+# over ``c`` (customer) and ``n`` (a row with channel and purpose): the same rule as
+# :func:`may_contact` (latest record by recorded_at, then id), for callers that read a
+# message and its consent in one statement.
+LATEST_CONSENT_STATUS = (
+    "SELECT cr.status FROM consent_record cr WHERE cr.customer = c.id "
+    "AND cr.channel = n.channel AND cr.purpose = n.purpose "
+    "ORDER BY cr.recorded_at DESC, cr.id DESC LIMIT 1"
+)
+
+
 async def may_contact(tenant: Tenant, customer_id: UUID, channel: str, purpose: str) -> bool:
     """Whether a message on ``channel`` for ``purpose`` may be sent now.
 

@@ -1,0 +1,277 @@
+"""Delivery survives what production throws at it: worker processes killed mid-send, a
+broker that forgets its queue, and a provider that rate-limits and fails — with real
+``slipguard worker`` processes on Redis and RabbitMQ, the real Twilio SDK and the fake
+Twilio over HTTP. Goal: every message sent exactly once.
+
+The test plays the scheduler itself, for its own organisation only (the jobs of the
+shared test database belong to other tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import coaching.outbox  # noqa: F401 - plans the messages of every step written here
+from coaching import dispatch
+from coaching.broker import build_broker
+from coaching.tables import Nudge
+from journeys import services as journeys
+from journeys.customers import records
+from journeys.customers.schemas import ConsentIn, CustomerIn
+from journeys.enrollments import services as enrollments
+from settings import BrokerSettings, get_settings
+from tests.conftest import Org, make_org, slipguard_bin
+from tests.factories import FROM, zone_at
+from tests.support.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.support.services import amqp_url, redis_url, require
+
+PER_CUSTOMER = 4
+BURST = (
+    """\
+key: burst
+title: Delivery drill
+anchors: [start]
+behaviours:
+  - key: act
+    title: Act
+    stage: encounter
+    importance: 5
+    schedule: {once: start}
+    nudges:
+"""
+    + "".join(f"      - {{at: due, channel: sms, template: m{i}}}\n" for i in range(PER_CUSTOMER))
+    + "templates:\n"
+    + "".join(
+        f'  m{i}: {{en: "Message {i} for {{{{ first_name }}}}"}}\n' for i in range(PER_CUSTOMER)
+    )
+)
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+class Workers:
+    """``slipguard worker`` (supervised children) with Twilio pointed at the fake."""
+
+    def __init__(self, url: str, fake: FakeTwilio, processes: int = 2, **env: str) -> None:
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the child writes to it
+            prefix="slipguard-delivery-", suffix=".log", delete=False
+        )
+        environment = {
+            **os.environ,
+            "SLIPGUARD_BROKER_URL": url,
+            "SLIPGUARD_BROKER_HEARTBEAT_TIMEOUT_MS": "2000",
+            "SLIPGUARD_TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID,
+            "SLIPGUARD_TWILIO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
+            "SLIPGUARD_TWILIO_FROM_NUMBER": FROM,
+            "SLIPGUARD_TWILIO_API_BASE": fake.url,
+            "SLIPGUARD_FREQUENCY_CAP_PER_DAY": "100",
+            "SLIPGUARD_SMS_RATE_PER_SENDER": "10000",
+            "SLIPGUARD_DELIVERY_BACKOFF_SECONDS": "0.5",
+            "SLIPGUARD_DELIVERY_BACKOFF_MAX_SECONDS": "2",
+            "SLIPGUARD_DELIVERY_MAX_ATTEMPTS": "50",
+            **env,
+        }
+        self.proc = subprocess.Popen(
+            [slipguard_bin(), "worker", "--processes", str(processes), "--threads", "8"],
+            env=environment,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def children(self) -> list[int]:
+        return _children(self.proc.pid)
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        text = Path(self.log.name).read_text(errors="replace")
+        Path(self.log.name).unlink(missing_ok=True)
+        return text
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    with FakeTwilio() as server:
+        yield server
+
+
+async def _plan(org: Org, customers: int) -> set[Any]:
+    """Customers (SMS consent, daytime) on BURST, all messages due now; returns their ids."""
+    await journeys.load_journey(org.tenant, BURST)
+    grant = [ConsentIn("sms", "informational", "granted", "staff", "Texts")]
+    start = datetime.now(UTC)
+    for i in range(customers):
+        c = await records.create_customer(
+            org.tenant,
+            CustomerIn(
+                first_name=f"C{i}", phone=f"+1415555{i:04d}", timezone=zone_at(12), consent=grant
+            ),
+        )
+        # Due a moment after it is planned (a message is never planned in the past).
+        start = datetime.now(UTC) + timedelta(seconds=2)
+        await enrollments.enroll(org.tenant, c.id, "burst", {"start": start.isoformat()})
+    await asyncio.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()))
+    rows = await Nudge.select(Nudge.id).where(Nudge.organization == org.id)
+    return {r["id"] for r in rows}
+
+
+async def _drive(org: Org, url: str, expected: int, fake: FakeTwilio, during: Any = None) -> None:
+    """Be the scheduler until every message of ``org`` is sent (or time runs out)."""
+    from coaching.actors import send_nudge
+
+    sender = build_broker(BrokerSettings(url=url, heartbeat_timeout_ms=2000))
+    sender.declare_queue("nudges")
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            now = datetime.now(UTC)
+            ids = await dispatch.reclaim_stale(
+                now=now,
+                queued_after=timedelta(seconds=8),
+                sending_after=timedelta(seconds=8),
+                limit=5000,
+                organization=org.id,
+            )
+            ids += await dispatch.claim_due(now=now, limit=5000, organization=org.id)
+            for nudge_id in ids:
+                await asyncio.to_thread(sender.enqueue, send_nudge.message(str(nudge_id)))
+            if during is not None:
+                await during()
+            sent = await Nudge.count().where(
+                (Nudge.organization == org.id) & (Nudge.status == "sent")
+            )
+            if sent >= expected:
+                return
+            await asyncio.sleep(0.5)
+        statuses = await Nudge.select(Nudge.status, Nudge.reason).where(
+            Nudge.organization == org.id
+        )
+        raise AssertionError(
+            f"not all sent: {Counter((r['status'], r['reason']) for r in statuses)}"
+        )
+    finally:
+        sender.close()
+
+
+async def _exactly_once(org: Org, ids: set[Any], fake: FakeTwilio) -> None:
+    rows = await Nudge.select(Nudge.id, Nudge.status, Nudge.provider_id).where(
+        Nudge.organization == org.id
+    )
+    assert {r["id"] for r in rows} == ids
+    assert Counter(r["status"] for r in rows) == {"sent": len(ids)}
+    at_fake = Counter((m.to, m.body) for m in fake.messages)
+    duplicates = {k: n for k, n in at_fake.items() if n > 1}
+    assert duplicates == {}, f"{len(duplicates)} messages sent twice"
+    assert len(at_fake) == len(ids), "lost messages"
+    assert {r["provider_id"] for r in rows} == {m.sid for m in fake.messages}
+
+
+def _broker(kind: str) -> str:
+    return require(redis_url if kind == "redis" else amqp_url)
+
+
+@pytest.mark.parametrize("kind", ["redis", "rabbitmq"])
+async def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
+    kind: str, fake: FakeTwilio
+) -> None:
+    url = _broker(kind)
+    org = await make_org("kill")
+    # 2,000 messages on PostgreSQL (the scale shape); SQLite, the one-process shape, has
+    # one writer for all worker processes and gets a quarter of that.
+    customers = 500 if get_settings().database.is_postgres else 125
+    ids = await _plan(org, customers)
+    assert len(ids) == customers * PER_CUSTOMER
+    workers = Workers(url, fake)
+    killed: list[int] = []
+
+    async def kill_once() -> None:
+        if not killed and len(fake.messages) >= len(ids) // 5:
+            victim = workers.children()[0]
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    try:
+        await _drive(org, url, len(ids), fake, kill_once)
+    finally:
+        output = workers.stop()
+    assert killed, "the run ended before a worker could be killed"
+    assert "SIGKILL" in output, output[-2000:]
+    await _exactly_once(org, ids, fake)
+
+
+async def test_a_broker_that_forgets_its_queue_loses_nothing(fake: FakeTwilio) -> None:
+    import redis
+
+    url = _broker("redis")
+    org = await make_org("flush")
+    ids = await _plan(org, 100)
+    fake.rate_limit(40)  # slow the provider so the flush lands mid-run
+    workers = Workers(url, fake, processes=1)
+    flushed: list[int] = []
+
+    async def flush_once() -> None:
+        if not flushed and len(fake.messages) >= 50:
+            client = redis.Redis.from_url(url)
+            flushed.append(len(fake.messages))
+            client.flushdb()
+            client.close()
+
+    try:
+        await _drive(org, url, len(ids), fake, flush_once)
+    finally:
+        workers.stop()
+    assert flushed and flushed[0] < len(ids)
+    await _exactly_once(org, ids, fake)
+
+
+async def test_rate_limits_and_provider_errors_are_retried_until_all_are_delivered(
+    fake: FakeTwilio,
+) -> None:
+    url = _broker("redis")
+    org = await make_org("flaky")
+    ids = await _plan(org, 100)
+    # One in five requests rate-limited with Retry-After, one in twenty a server error.
+    for n in range(len(ids)):
+        if n % 5 == 0:
+            fake.fail_next(429, 20429, retry_after=1)
+        elif n % 20 == 1:
+            fake.fail_next(500, 20500)
+    workers = Workers(url, fake, processes=1)
+    try:
+        await _drive(org, url, len(ids), fake)
+    finally:
+        workers.stop()
+    await _exactly_once(org, ids, fake)
+    retried = await Nudge.select(Nudge.attempts, Nudge.error_code).where(
+        (Nudge.organization == org.id) & (Nudge.attempts > 1)
+    )
+    assert len(retried) >= len(ids) // 5
+    assert {r["error_code"] for r in retried} == {None}  # cleared once sent
