@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from coaching import pacing
-from coaching.channels.base import Outcome, Outgoing, Permanent, Sender, Sent, Transient
+from coaching.channels.base import Channel, Outcome, Outgoing, Permanent, Sender, Sent, Transient
 from coaching.channels.registry import Channels, channels_for
 from coaching.decisions import Go, Snapshot, Stop, Wait, decide
 from coaching.tables import Nudge
@@ -131,17 +132,27 @@ async def deliver(
             await _record(nudge_id, Sent(found), channel.provider, outgoing, locale, now, settings)
             return "sent"
     if channel.provider == "twilio":  # pacing is the provider's limit per sender
-        slot = await pacing.reserve(
-            outgoing.sender.key, now, settings.delivery.sender_rate_per_second
+        d = settings.delivery
+        slot, mine = await pacing.reserve(
+            outgoing.sender.key, clock.now(), d.sender_rate_per_second, d.max_pacing_wait_seconds
         )
-        wait = (slot - clock.now()).total_seconds()
-        if wait > settings.delivery.max_pacing_wait_seconds:
+        if not mine:
             await _put_back(nudge_id, slot, "paced")
             return "held"
-        if wait > 0:
-            await asyncio.sleep(wait)
-    outcome = await asyncio.to_thread(channel.send, outgoing)
+    else:
+        slot = now
+    outcome = await asyncio.to_thread(_send_at, channel, outgoing, slot)
     return await _record(nudge_id, outcome, channel.provider, outgoing, locale, now, settings)
+
+
+def _send_at(channel: Channel, outgoing: Outgoing, slot: datetime) -> Outcome:
+    """Send on the reserved slot. The wait happens on the sending thread, right before
+    the request: waking a coroutine on a busy event loop first added tens of
+    milliseconds of jitter, enough for the provider to count one request too many."""
+    wait = (slot - clock.now()).total_seconds()
+    if wait > 0:
+        time.sleep(wait)
+    return channel.send(outgoing)
 
 
 async def _context(nudge_id: UUID, now: datetime) -> Context | None:

@@ -275,3 +275,21 @@ async def test_rate_limits_and_provider_errors_are_retried_until_all_are_deliver
     )
     assert len(retried) >= len(ids) // 5
     assert {r["error_code"] for r in retried} == {None}  # cleared once sent
+
+
+async def test_two_worker_processes_keep_one_senders_pace(fake: FakeTwilio) -> None:
+    url = _broker("redis")
+    org = await make_org("pace")
+    ids = await _plan(org, 15)
+    fake.rate_limit(3)  # the provider's limit for the sender, enforced
+    workers = Workers(url, fake, processes=2, SLIPGUARD_SMS_RATE_PER_SENDER="3")
+    try:
+        await _drive(org, url, len(ids), fake)
+    finally:
+        workers.stop()
+    await _exactly_once(org, ids, fake)
+    retried = await Nudge.count().where((Nudge.organization == org.id) & (Nudge.attempts > 1))
+    assert retried == 0, "the provider answered 429: the pace was not kept"
+    times = sorted(m.received_at for m in fake.messages)
+    rate = (len(times) - 1) / (times[-1] - times[0]).total_seconds()
+    assert 3 * 0.95 <= rate <= 3 * 1.05, rate
