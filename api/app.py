@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hashlib
 import logging
-import os
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -41,10 +38,11 @@ from api.observability import RequestContextMiddleware
 from api.pages.auth import AuthPages
 from api.pages.outbox import OutboxPages
 from api.pages.staff import StaffPages
+from api.pages.unsubscribe import UnsubscribePages
 from api.problems import EXCEPTION_HANDLERS
 from coaching import outbox as _outbox  # noqa: F401 - installs the step companion
 from core import db
-from core.db import private_directory
+from core.keys import master_key
 from core.logs import configure_logging
 from settings import Settings, get_settings
 
@@ -54,20 +52,8 @@ log = logging.getLogger("slipguard.app")
 
 
 def session_secret(settings: Settings) -> bytes:
-    """The key that seals session cookies: from settings, else one kept in the data dir.
-
-    Keeping a generated key on disk means a restart does not log everyone out.
-    """
-    configured = settings.server.secret_key.get()
-    if configured:
-        return hashlib.sha256(configured.encode()).digest()
-    path = settings.data_dir / "secret_key"
-    if not path.exists():
-        private_directory(path.parent)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    return hashlib.sha256(path.read_text().strip().encode()).digest()
+    """The key that seals session cookies (see :func:`core.keys.master_key`)."""
+    return master_key(settings)
 
 
 def _login_redirect(request: Request[Any, Any, Any], _: LoginRequired) -> Response[Any]:
@@ -126,6 +112,7 @@ def create_app(
         AuthPages,
         StaffPages,
         OutboxPages,
+        UnsubscribePages,
         create_static_files_router(
             path="/static", directories=[HERE / "static"], include_in_schema=False
         ),

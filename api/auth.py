@@ -29,6 +29,7 @@ PUBLIC_PATHS = [
     "^/static/",
     "^/favicon\\.ico$",
     "^/webhooks/",  # verified by the provider's signature instead
+    "^/unsubscribe/",  # the signed token in the path is the credential
 ]
 LOGIN_PATHS = ["^/login$", "^/logout$"]
 

@@ -19,7 +19,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from coaching import pacing
+from coaching import pacing, unsubscribe
 from coaching.channels.base import Channel, Outcome, Outgoing, Permanent, Sender, Sent, Transient
 from coaching.channels.registry import Channels, channels_for
 from coaching.decisions import Go, Snapshot, Stop, Wait, decide
@@ -240,12 +240,19 @@ def _compose(ctx: Context, s: Snapshot, settings: Settings) -> tuple[Outgoing, s
         messaging_service_sid=(
             own_service or ("" if own_number else settings.twilio.messaging_service_sid)
         ),
-        email_from=settings.email.from_address,
+        email_from="",  # the mail channel's own address (SLIPGUARD_EMAIL_FROM)
     )
     footer = " · ".join(
         p for p in (ctx["org_name"], ctx["postal_address"], ctx["contact_phone"]) if p
     )
     nudge_id = ctx["id"] if isinstance(ctx["id"], UUID) else UUID(str(ctx["id"]))
+    unsubscribe_url = None
+    if ctx["channel"] == "email":
+        customer = ctx["customer"]
+        customer = customer if isinstance(customer, UUID) else UUID(str(customer))
+        unsubscribe_url = unsubscribe.link(
+            settings, unsubscribe.Target(customer, "email", ctx["purpose"])
+        )
     outgoing = Outgoing(
         nudge_id=nudge_id,
         to=s.address or "",
@@ -253,6 +260,7 @@ def _compose(ctx: Context, s: Snapshot, settings: Settings) -> tuple[Outgoing, s
         sender=sender,
         subject=subject,
         footer=footer if ctx["channel"] == "email" else "",
+        unsubscribe_url=unsubscribe_url,
     )
     return outgoing, locale
 
