@@ -103,21 +103,42 @@ def migrate() -> None:
 @click.option("--org-name", required=True, help="Display name of the organisation.")
 @click.option("--admin-email", required=True, help="Email of the first admin user.")
 @click.option("--admin-password", default=None, help="Password (generated and printed if omitted).")
-def init(slug: str, org_name: str, admin_email: str, admin_password: str | None) -> None:
+@click.option("--sms-from", default="", help="The organisation's SMS number (E.164).")
+@click.option("--messaging-service-sid", default="", help="Or its Twilio messaging service.")
+@click.option("--contact-phone", default="", help="Phone number given in HELP replies.")
+@click.option("--contact-email", default="", help="Email address given in HELP replies.")
+@click.option("--postal-address", default="", help="Postal address for email footers.")
+def init(
+    slug: str,
+    org_name: str,
+    admin_email: str,
+    admin_password: str | None,
+    **contact: str,
+) -> None:
     """Migrate, create an organisation and its admin, and print an admin API key."""
     from core import identity as services
-    from core.errors import OrganizationExists
+    from core.errors import InvalidIdentityInput, OrganizationExists
 
     async def work() -> services.Bootstrap:
         await _migrate()
+        given = {k: v for k, v in contact.items() if v}
+        if given:
+            # Checked before anything is written, so a typo creates nothing.
+            try:
+                await services.check_organization_fields(given)
+            except InvalidIdentityInput as exc:
+                fail("; ".join(f"--{e.field.replace('_', '-')}: {e.message}" for e in exc.errors))
         try:
-            return await services.bootstrap(slug, org_name, admin_email, admin_password)
+            made = await services.bootstrap(slug, org_name, admin_email, admin_password)
         except OrganizationExists:
             fail(
                 f"organisation {slug!r} already exists; nothing was changed. "
                 "Create another key with: "
                 f"slipguard keys create --org {slug} --role admin --name NAME"
             )
+        if given:
+            await services.update_organization(made.organization.id, given)
+        return made
 
     result = run_db(work)
     click.echo(f"created organisation {slug!r} and admin {result.admin.email}", err=True)

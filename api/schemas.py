@@ -23,10 +23,37 @@ class OrganizationOut(msgspec.Struct):
     name: str
     timezone: str
     created_at: datetime
+    sms_from: str  # empty: the deployment's default sender
+    messaging_service_sid: str
+    contact_phone: str  # given in HELP replies and email footers
+    contact_email: str
+    postal_address: str  # the footer of every email
 
     @classmethod
     def of(cls, org: Organization) -> OrganizationOut:
-        return cls(org.id, org.slug, org.name, org.timezone, org.created_at)
+        return cls(
+            org.id, org.slug, org.name, org.timezone, org.created_at, org.sms_from,
+            org.messaging_service_sid, org.contact_phone, org.contact_email, org.postal_address,
+        )  # fmt: skip
+
+
+class OrganizationPatch(Input):
+    """Change the organisation's name, SMS sender and contact details (admin). Omitted
+    fields stay; an empty string clears an optional one."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    sms_from: str | msgspec.UnsetType = msgspec.UNSET
+    messaging_service_sid: str | msgspec.UnsetType = msgspec.UNSET
+    contact_phone: str | msgspec.UnsetType = msgspec.UNSET
+    contact_email: str | msgspec.UnsetType = msgspec.UNSET
+    postal_address: str | msgspec.UnsetType = msgspec.UNSET
+
+    def changes(self) -> dict[str, str]:
+        return {
+            f: getattr(self, f)
+            for f in self.__struct_fields__
+            if getattr(self, f) is not msgspec.UNSET
+        }
 
 
 class MeOut(msgspec.Struct):

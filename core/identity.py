@@ -143,6 +143,51 @@ async def organization_by_id(org_id: UUID) -> Organization:
     return org
 
 
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# What an admin may change about their organisation: (column, check, message, limit).
+ORGANIZATION_FIELDS: dict[str, tuple[Any, re.Pattern[str] | None, str, int]] = {
+    "name": (Organization.name, None, "must not be empty", 200),
+    "sms_from": (Organization.sms_from, _E164, "an E.164 number such as +14155550100", 20),
+    "messaging_service_sid": (
+        Organization.messaging_service_sid, _SERVICE_SID, "MG followed by 32 hex digits", 34,
+    ),
+    "contact_phone": (Organization.contact_phone, None, "", 20),
+    "contact_email": (Organization.contact_email, _EMAIL, "an email address", 254),
+    "postal_address": (Organization.postal_address, None, "", 300),
+}  # fmt: skip
+
+
+async def update_organization(org_id: UUID, changes: dict[str, str]) -> Organization:
+    """Change the organisation's name, SMS sender and contact details; an empty value
+    clears an optional field (the deployment's default sender is then used)."""
+    values = await check_organization_fields(changes)
+    if values:
+        await Organization.update(values).where(Organization.id == org_id)
+    return await organization_by_id(org_id)
+
+
+async def check_organization_fields(changes: dict[str, str]) -> dict[Any, Any]:
+    """The column values for ``changes``; raises naming every field that is wrong."""
+    values: dict[Any, Any] = {}
+    errors: list[FieldError] = []
+    for field, raw in changes.items():
+        column, pattern, message, limit = ORGANIZATION_FIELDS[field]
+        value = raw.strip()
+        if "\x00" in value or len(value) > limit:
+            errors.append(FieldError(field, f"at most {limit} characters, no NUL"))
+        elif field == "name" and not value:
+            errors.append(FieldError(field, message))
+        elif value and pattern is not None and not pattern.match(value):
+            errors.append(FieldError(field, f"must be {message}"))
+        else:
+            values[column] = value
+    if errors:
+        raise InvalidIdentityInput("invalid organisation settings", errors)
+    return values
+
+
 # --- staff users ---------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from api.auth import principal_of, requires
@@ -15,6 +15,7 @@ from api.schemas import (
     ApiKeyOut,
     MeOut,
     OrganizationOut,
+    OrganizationPatch,
     UserIn,
     UserOut,
 )
@@ -48,6 +49,14 @@ class IdentityController(Controller):
     async def organization(self, request: AnyRequest) -> OrganizationOut:
         """The caller's organisation."""
         return OrganizationOut.of(await services.organization_by_id(principal_of(request).org_id))
+
+    @patch("/organization", opt=requires("admin"))
+    async def update_organization(
+        self, request: AnyRequest, data: JSONBody[OrganizationPatch]
+    ) -> OrganizationOut:
+        """Change the organisation's name, SMS sender and contact details."""
+        org = await services.update_organization(principal_of(request).org_id, data.changes())
+        return OrganizationOut.of(org)
 
     @get("/api-keys", opt=requires("admin"))
     async def list_keys(self, request: AnyRequest) -> Page[ApiKeyOut]:

@@ -1,0 +1,75 @@
+"""An organisation's SMS sender and contact details: set at ``init`` or by an admin."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+from core.tables import Organization
+from tests.conftest import Org
+from tests.factories import assert_problem, run
+
+SID = "MG" + "ab" * 16
+
+
+async def test_admin_sets_sender_and_contacts_others_cannot(client: Any, org: Org) -> None:
+    body = {
+        "sms_from": "+14155550123",
+        "messaging_service_sid": SID,
+        "contact_phone": "+1 415 555 0100",
+        "contact_email": "help@clinic.example",
+        "postal_address": "1 River Road, Springfield",
+    }
+    r = await client.patch("/api/v1/organization", json=body, headers=org.auth("admin"))
+    assert r.status_code == 200, r.text
+    assert {k: r.json()[k] for k in body} == body
+    assert (await client.get("/api/v1/organization", headers=org.auth("staff"))).json()[
+        "postal_address"
+    ] == "1 River Road, Springfield"
+    for role in ("staff", "manager"):
+        refused = await client.patch(
+            "/api/v1/organization", json={"name": "X"}, headers=org.auth(role)
+        )
+        assert refused.status_code == 403
+    # Clearing the number falls back to the deployment's default sender.
+    cleared = await client.patch(
+        "/api/v1/organization", json={"sms_from": ""}, headers=org.auth("admin")
+    )
+    assert cleared.json()["sms_from"] == "" and cleared.json()["messaging_service_sid"] == SID
+
+
+async def test_bad_values_name_their_fields_and_change_nothing(client: Any, org: Org) -> None:
+    bad = {"sms_from": "0415 555", "messaging_service_sid": "MGxyz", "contact_email": "nope"}
+    r = await client.patch("/api/v1/organization", json=bad, headers=org.auth("admin"))
+    problem = assert_problem(r, 422)
+    assert {e["field"] for e in problem["errors"]} == set(bad)
+    row = await Organization.select(Organization.sms_from).where(Organization.id == org.id)
+    assert row[0]["sms_from"] == ""
+    unknown = await client.patch(
+        "/api/v1/organization", json={"slug": "other"}, headers=org.auth("admin")
+    )
+    assert unknown.status_code in (400, 422)
+
+
+async def test_init_takes_sender_and_contacts_and_refuses_a_bad_one(
+    cli_env: dict[str, str],
+) -> None:
+    slug = f"init-{secrets.token_hex(3)}"
+    done = await asyncio.to_thread(
+        run,
+        "init", "--org", slug, "--org-name", "Init Clinic", "--admin-email",
+        f"admin@{slug}.example", "--sms-from", "+14155550199", "--postal-address",
+        "2 Hill Street", env=cli_env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    row = await Organization.select().where(Organization.slug == slug).first()
+    assert row is not None
+    assert (row["sms_from"], row["postal_address"]) == ("+14155550199", "2 Hill Street")
+    bad = await asyncio.to_thread(
+        run,
+        "init", "--org", f"{slug}-b", "--org-name", "B", "--admin-email",
+        f"admin@{slug}-b.example", "--sms-from", "555", env=cli_env,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "--sms-from" in bad.stderr and "Traceback" not in bad.stderr
+    assert not await Organization.exists().where(Organization.slug == f"{slug}-b")
