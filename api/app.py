@@ -19,7 +19,6 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.plugins.prometheus import PrometheusController
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -34,6 +33,7 @@ from api.controllers.nudges import NudgeController
 from api.controllers.slips import SlipController
 from api.controllers.webhooks import WebhookController
 from api.input_checks import CheckedRequest, RefuseNul
+from api.metrics import MetricsController
 from api.observability import RequestContextMiddleware
 from api.pages.auth import AuthPages
 from api.pages.outbox import OutboxPages
@@ -135,7 +135,7 @@ def create_app(
         DefineMiddleware(AuthMiddleware, exclude=[*PUBLIC_PATHS, *LOGIN_PATHS]),
     ]
     if settings.server.metrics_enabled:
-        route_handlers.append(PrometheusController)
+        route_handlers.append(MetricsController)
     return Litestar(
         route_handlers=route_handlers,
         middleware=middleware,

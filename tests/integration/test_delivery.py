@@ -240,3 +240,22 @@ async def test_organisation_sender_overrides_the_default(org: Org, fake: FakeTwi
     await delivery.deliver(nudge_id, _channels(fake), delivery_settings())
     (sent,) = fake.messages
     assert sent.messaging_service_sid == "MG" + "1" * 32 and sent.from_ is None
+
+
+async def test_metrics_show_delivery_figures_from_the_outbox(
+    client: Any, org: Org, fake: FakeTwilio
+) -> None:
+    import re
+
+    from api import metrics
+
+    c = await sms_customer(org)
+    _, due = await enroll_due(org, c)
+    for nudge_id in await claim_all(org, due + timedelta(minutes=5)):
+        await delivery.deliver(nudge_id, _channels(fake), delivery_settings())
+    metrics._state["at"] = 0.0  # take a fresh reading now
+    text = (await client.get("/metrics")).text
+    sent = re.search(r'^slipguard_nudges\{channel="sms",status="sent"\} (\S+)$', text, re.M)
+    assert sent is not None and float(sent.group(1)) >= 3
+    assert re.search(r'^slipguard_nudge_lateness_seconds\{quantile="0.99"\} \S+$', text, re.M)
+    assert re.search(r"^slipguard_nudges_in_flight \S+$", text, re.M)
