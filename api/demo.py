@@ -107,7 +107,7 @@ async def seed(tenant: Tenant, seed_value: int = 7) -> dict[str, int]:
         "customers": len(customers) + live,
         "enrollments": enrolled + live,
         "slips": sum(1 for r in results if r.status == "created"),
-        "messages_within_a_minute": live,
+        "texts due within a minute": live,
     }
 
 

@@ -160,7 +160,21 @@ def test_demo_runs_once_and_prints_the_login(tmp_path: Any) -> None:
     library = len(
         list((Path(__file__).resolve().parents[2] / "journeys" / "library").glob("*.yaml"))
     )
-    assert f"demo data: {library} journeys, 24 customers, 24 enrollments" in first.stderr
+    assert f"demo data: {library} journeys, 30 customers, 30 enrollments" in first.stderr
+    # The outbox fills while you watch: six texts fall due within the first minute, to
+    # customers with consent, in zones where it is daytime (so none is held for the night).
+    assert "6 texts due within a minute" in first.stderr
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    with sqlite3.connect(tmp_path / "demo.db") as db:
+        rows = db.execute(
+            "SELECT n.send_after, c.timezone FROM nudge n JOIN customer c ON c.id = n.customer "
+            "WHERE n.status = 'scheduled' ORDER BY n.send_after LIMIT 6"
+        ).fetchall()
+    soon = datetime.now(UTC) + timedelta(seconds=75)
+    assert len(rows) == 6
+    assert all(datetime.fromisoformat(at).astimezone(UTC) <= soon for at, _ in rows)
     assert "admin: admin@demo.example" in first.stderr and "password (both):" in first.stderr
     second = run("demo", env=env)
     assert second.returncode == 0 and "demo data" not in second.stderr
