@@ -255,13 +255,9 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> None:
         if args.future:
             log(f"{args.future:,} messages due in 30 days (the backlog) …")
             await future_backlog(org.id, args.future)
-        # Now make the burst due: the clock cannot be moved for the worker processes.
-        moved = datetime.now(UTC)
-        await Nudge.update({Nudge.due_at: moved, Nudge.send_after: moved}).where(
-            (Nudge.organization == org.id) & (Nudge.send_after == due)
-        )
-        log("scheduler and worker start; the burst is due now")
+        log("scheduler and worker start …")
         out = open(tmp / "processes.log", "wb")  # noqa: SIM115 - closed at the end
+        env["SLIPGUARD_LOG_LEVEL"] = "INFO"  # the worker says when it is ready
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "api.cli", "scheduler"],
@@ -276,8 +272,19 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> None:
              str(args.threads)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip
         procs.append(worker)
+        deadline = time.monotonic() + 60
+        while b"worker started" not in (tmp / "processes.log").read_bytes():
+            if time.monotonic() > deadline:
+                raise SystemExit("the worker did not start: see its log")
+            await asyncio.sleep(0.2)
         sampler = RssSampler(worker.pid)
         sampler.start()
+        # Now make the burst due (the clock of the other processes cannot be moved).
+        moved = datetime.now(UTC)
+        await Nudge.update({Nudge.due_at: moved, Nudge.send_after: moved}).where(
+            (Nudge.organization == org.id) & (Nudge.send_after == due)
+        )
+        log("the burst is due now")
         seconds = await wait_sent(org.id, len(burst), timeout=1800)
         product_rate = len(burst) / seconds
         log(f"  burst: {product_rate:,.0f} messages/s")

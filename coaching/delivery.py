@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -141,8 +142,25 @@ async def deliver(
             return "held"
     else:
         slot = now
-    outcome = await asyncio.to_thread(_send_at, channel, outgoing, slot)
+    loop = asyncio.get_running_loop()
+    outcome = await loop.run_in_executor(_senders(), _send_at, channel, outgoing, slot)
     return await _record(nudge_id, outcome, channel.provider, outgoing, locale, now, settings)
+
+
+_pool: list[ThreadPoolExecutor] = []
+
+
+def use_sender_threads(threads: int) -> None:
+    """Size the pool for provider calls to the worker's thread count (call before work)."""
+    if not _pool:
+        _pool.append(ThreadPoolExecutor(max(4, threads), thread_name_prefix="send"))
+
+
+def _senders() -> ThreadPoolExecutor:
+    """Threads for provider calls (blocking SDKs), as many as the worker's threads: the
+    loop's default pool has only cores + 4, which capped sends in flight below that."""
+    use_sender_threads(get_settings().broker.worker_threads)
+    return _pool[0]
 
 
 def _send_at(channel: Channel, outgoing: Outgoing, slot: datetime) -> Outcome:

@@ -30,9 +30,12 @@ def main(threads: int | None = None) -> int:
         return 2
     import coaching.actors  # noqa: F401 - registers the actors on the broker
     from coaching.broker import broker
+    from coaching.delivery import use_sender_threads
 
     broker.emit_after("process_boot")
-    worker = dramatiq.Worker(broker, worker_threads=threads or settings.broker.worker_threads)
+    count = threads or settings.broker.worker_threads
+    use_sender_threads(count)
+    worker = dramatiq.Worker(broker, worker_threads=count)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
