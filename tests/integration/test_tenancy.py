@@ -17,8 +17,12 @@ from journeys.enrollments import services as enrollments
 from slips import validation, writes
 from tests.conftest import Org
 
-# Pages that show no organisation data (probes, docs, static files, the login pages).
-PUBLIC = re.compile(r"^/(healthz|readyz|metrics|schema|static|login|logout)(/|$)|^/$")
+# Pages that show no organisation data (probes, docs, static files, the login pages), and
+# the public routes whose credential is not a login but a signature or a signed token
+# (provider webhooks, unsubscribe links): test_public_routes_check_their_own_credential.
+PUBLIC = re.compile(
+    r"^/(healthz|readyz|metrics|schema|static|login|logout|webhooks|unsubscribe)(/|$)|^/$"
+)
 
 # path parameter name -> an object of the *victim* organisation (see ``victim`` below)
 OBJECTS: dict[str, Callable[[Org], Any]] = {
@@ -29,6 +33,7 @@ OBJECTS: dict[str, Callable[[Org], Any]] = {
     "enrollment_id": lambda org: org.extra["enrollment_id"],
     "step_id": lambda org: org.extra["step_id"],
     "slip_id": lambda org: org.extra["slip_id"],
+    "nudge_id": lambda org: org.extra["nudge_id"],
 }
 
 # Bodies that pass validation, so a route cannot answer 422 before it checks ownership.
@@ -63,7 +68,12 @@ async def populate(org: Org) -> None:
         ),
         validation.Reporter(),
     )
+    from coaching.tables import Nudge
+
+    nudge = await Nudge.select(Nudge.id).where(Nudge.enrollment == done.enrollment.id).first()
+    assert nudge is not None
     org.extra.update(
+        nudge_id=nudge["id"],
         slip_id=slip.id,
         customer_id=customer.id,
         journey_key="tenancy-check",
@@ -190,3 +200,40 @@ async def test_no_page_reads_or_changes_another_organisations_objects(
                     assert victim_id not in response.text, f"{where} leaked {victim_id}"
     finally:
         client.cookies.clear()
+
+
+async def test_public_routes_check_their_own_credential(app: Any, client: Any, org: Org) -> None:
+    """Webhooks answer only to the provider's signature, unsubscribe links only to a token
+    this deployment signed; neither takes a session or an API key instead."""
+    from coaching import unsubscribe
+    from settings import get_settings
+
+    await populate(org)
+    public = [
+        (m, p) for m, p in page_routes_all(app) if p.startswith(("/webhooks/", "/unsubscribe/"))
+    ]
+    assert {p for _, p in public} == {"/webhooks/twilio/status", "/unsubscribe/{token:str}"}
+    for headers in ({}, org.auth("admin")):
+        r = await client.post(
+            "/webhooks/twilio/status", data={"MessageSid": "SM1", "MessageStatus": "delivered"},
+            headers=headers,
+        )  # fmt: skip
+        assert r.status_code == 403, r.text
+    target = unsubscribe.Target(org.extra["customer_id"], "sms", "informational")
+    genuine = unsubscribe.make_token(get_settings(), target)
+    forged = genuine[:-4] + ("AAAA" if not genuine.endswith("AAAA") else "BBBB")
+    for token in (forged, "x" * 46, "not-a-token"):
+        for method in ("GET", "POST"):
+            r = await client.request(method, f"/unsubscribe/{token}", headers=org.auth("admin"))
+            assert r.status_code == 404, (method, token, r.status_code)
+    assert (await client.get(f"/unsubscribe/{genuine}")).status_code == 200
+
+
+def page_routes_all(app: Any) -> list[tuple[str, str]]:
+    return [
+        (m, route.path)
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for m in sorted(route.methods)
+        if m not in ("HEAD", "OPTIONS")
+    ]
