@@ -35,7 +35,7 @@ from api.controllers.identity import IdentityController
 from api.controllers.journeys import JourneyController
 from api.controllers.slips import SlipController
 from api.input_checks import CheckedRequest, RefuseNul
-from api.observability import RequestContextMiddleware
+from api import observability
 from api.pages.auth import AuthPages
 from api.pages.staff import StaffPages
 from api.problems import EXCEPTION_HANDLERS
@@ -128,7 +128,6 @@ def create_app(
         ),
     ]
     middleware: list[Any] = [
-        DefineMiddleware(RequestContextMiddleware, metrics=settings.server.metrics_enabled),
         RefuseNul,
         CookieBackendConfig(
             secret=secret,
@@ -143,7 +142,7 @@ def create_app(
     ]
     if settings.server.metrics_enabled:
         route_handlers.append(PrometheusController)
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers,
         middleware=middleware,
         lifespan=[lifespan],
@@ -184,3 +183,4 @@ def create_app(
         debug=False,
         logging_config=None,  # configure_logging() above owns the handlers
     )
+    return observability.install(app, metrics=settings.server.metrics_enabled)

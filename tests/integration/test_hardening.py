@@ -212,6 +212,30 @@ async def test_pages_carry_security_headers_and_the_api_stays_json(client: Any, 
     assert "content-security-policy" not in api.headers
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/no-such-page", 404),
+        ("GET", "/api/v1/no-such-thing", 404),
+        ("DELETE", "/healthz", 405),
+    ],
+)
+async def test_unmatched_paths_carry_the_request_id_and_security_headers(
+    client: Any, method: str, path: str, status: int
+) -> None:
+    r = await client.request(method, path, headers={"X-Request-ID": "trace-unmatched"})
+    body = assert_problem(r, status)
+    assert r.headers.get_list("x-request-id") == ["trace-unmatched"]
+    assert body["request_id"] == "trace-unmatched"
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"]
+    if not path.startswith("/api/"):
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    made = await client.request(method, path)
+    assert made.headers["x-request-id"] == made.json()["request_id"]
+    text = (await client.get("/metrics")).text
+    assert 'path="<unmatched>"' in text and "no-such" not in text
+
+
 async def test_a_browser_gets_an_error_page_and_a_client_a_problem(client: Any) -> None:
     html = await client.get("/no-such-page", headers={"accept": "text/html,*/*;q=0.8"})
     assert html.status_code == 404 and html.headers["content-type"].startswith("text/html")
