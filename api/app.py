@@ -27,6 +27,7 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from api import observability
 from api.auth import LOGIN_PATHS, PUBLIC_PATHS, AuthMiddleware, LoginRequired
 from api.controllers.customers import CustomerController
 from api.controllers.enrollments import EnrollmentController
@@ -35,7 +36,6 @@ from api.controllers.identity import IdentityController
 from api.controllers.journeys import JourneyController
 from api.controllers.slips import SlipController
 from api.input_checks import CheckedRequest, RefuseNul
-from api import observability
 from api.pages.auth import AuthPages
 from api.pages.staff import StaffPages
 from api.problems import EXCEPTION_HANDLERS
