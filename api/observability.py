@@ -120,7 +120,9 @@ class RequestContextMiddleware:
         if root:
             path = path.split(root, maxsplit=1)[-1]
         try:
-            found = self.router.handle_routing(path=normalize_path(path), method=scope["method"])
+            found = self.router.handle_routing(
+                path=normalize_path(path), method=scope.get("method")
+            )
         except Exception:
             return UNMATCHED
         return str(found[4])
