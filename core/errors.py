@@ -72,7 +72,7 @@ class OrganizationNotFound(NotFound, IdentityError):
 
 
 class UserExists(Conflict, IdentityError):
-    """A staff user with this email already exists."""
+    """A staff user with this email already exists in this organisation."""
 
 
 class UserNotFound(NotFound, IdentityError):
@@ -92,6 +92,10 @@ class InvalidCredentials(IdentityError):
 
     kind = "unauthorized"
     title = "Not authenticated"
+
+
+class OrganizationNeeded(InvalidCredentials):
+    """The email and password open accounts in more than one organisation: name one."""
 
 
 class TooManyAttempts(IdentityError):

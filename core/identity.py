@@ -31,6 +31,7 @@ from core.errors import (
     InvalidIdentityInput,
     LastAdminKey,
     OrganizationExists,
+    OrganizationNeeded,
     OrganizationNotFound,
     TooManyAttempts,
     UserExists,
@@ -149,14 +150,17 @@ async def organization_by_id(org_id: UUID) -> Organization:
 async def create_user(
     tenant: Tenant, email: str, role: str, password: str, name: str = ""
 ) -> StaffUser:
-    """Create a staff user with an argon2 password hash."""
+    """Create a staff user with an argon2 password hash.
+
+    Emails are unique within the organisation only: whether an address is in use in
+    another organisation is never revealed (the same person may work for two)."""
     email = _check_email(email)
     check_role(role)
     _check_password(password)
     password_hash = await _in_pool(_hasher.hash, password)
     async with write_transaction():
-        if await StaffUser.exists().where(StaffUser.email == email):
-            raise UserExists(f"a user with email {email!r} already exists")
+        if await tenant.select(StaffUser, StaffUser.id).where(StaffUser.email == email):
+            raise UserExists(f"this organisation already has a user with email {email!r}")
         user = tenant.new(
             StaffUser, email=email, role=role, password_hash=password_hash, name=name.strip()
         )
@@ -218,21 +222,42 @@ async def _check_throttle(email: str, client: str, now: datetime) -> None:
             )
 
 
-async def authenticate_password(email: str, password: str, client: str = "") -> Principal:
+# An email can belong to users of several organisations; a login tries at most this many.
+MAX_ACCOUNTS_PER_EMAIL = 5
+
+
+async def authenticate_password(
+    email: str, password: str, client: str = "", organization: str = ""
+) -> Principal:
     """Check an email and password; raises InvalidCredentials on any mismatch and
-    TooManyAttempts while the account or the client address is throttled."""
-    if "\x00" in email or "\x00" in password:  # no account has one; PostgreSQL cannot compare it
+    TooManyAttempts while the account or the client address is throttled.
+
+    The same email may belong to users of several organisations: the login opens the
+    one whose password matches, or the one named by ``organization`` (its slug) when the
+    password matches more than one (:class:`OrganizationNeeded` until it is named).
+    """
+    if "\x00" in email + password + organization:  # PostgreSQL cannot compare a NUL
         raise InvalidCredentials("wrong email or password")
     email = email.strip().lower()
     client = client[:64]
     now = clock.now()
     await _check_throttle(email, client, now)
-    user = await StaffUser.objects().where(StaffUser.email == email).first()
+    query = StaffUser.objects().where((StaffUser.email == email) & (StaffUser.active == True))  # noqa: E712
+    if organization.strip():
+        query = query.where(StaffUser.organization.slug == organization.strip().lower())
+    users = await query.order_by(StaffUser.created_at).limit(MAX_ACCOUNTS_PER_EMAIL)
     # An unknown email costs a verification too, so a login takes as long either way.
-    matched = await _in_pool(_verify, user.password_hash if user else _DUMMY_HASH, password)
-    if user is None or not user.active or not matched:
+    if not users:
+        await _in_pool(_verify, _DUMMY_HASH, password)
+    matched = [u for u in users if await _in_pool(_verify, u.password_hash, password)]
+    if not matched:
         await LoginFailure.insert(LoginFailure(email=email[:254], client=client, failed_at=now))
         raise InvalidCredentials("wrong email or password")
+    if len(matched) > 1:
+        raise OrganizationNeeded(
+            "this email and password open more than one organisation; name the organisation"
+        )
+    (user,) = matched
     await LoginFailure.delete().where(LoginFailure.email == email)
     org = await organization_by_id(user.organization)
     values: dict[Any, Any] = {StaffUser.last_login_at: now}

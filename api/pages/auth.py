@@ -11,7 +11,7 @@ from litestar.response import Redirect, Template
 
 from api.auth import SESSION_USER, SESSION_VERSION, principal_of, requires
 from core import identity as services
-from core.errors import InvalidCredentials, TooManyAttempts
+from core.errors import InvalidCredentials, OrganizationNeeded, TooManyAttempts
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -31,7 +31,10 @@ class AuthPages(Controller):
     @get("/login")
     async def login_form(self, request: AnyRequest, next: FromQuery[str] = "/") -> Template:
         """The login form."""
-        return Template("login.html", context={"next": safe_next(next), "email": "", "error": None})
+        return Template(
+            "login.html",
+            context={"next": safe_next(next), "email": "", "error": None, "ask_org": False},
+        )
 
     @post("/login")
     async def login(
@@ -44,7 +47,7 @@ class AuthPages(Controller):
         client = request.client.host if request.client else ""
         try:
             principal = await services.authenticate_password(
-                email, data.get("password", ""), client
+                email, data.get("password", ""), client, data.get("organization", "")
             )
         except TooManyAttempts as exc:
             return Template(
@@ -53,17 +56,24 @@ class AuthPages(Controller):
                     "next": safe_next(data.get("next")),
                     "email": email,
                     "error": exc.detail[:1].upper() + exc.detail[1:] + ".",
+                    "ask_org": bool(data.get("organization")),
                 },
                 status_code=429,
                 headers={"Retry-After": str(exc.retry_after)},
             )
-        except InvalidCredentials:
+        except InvalidCredentials as exc:
+            several = isinstance(exc, OrganizationNeeded)
             return Template(
                 "login.html",
                 context={
                     "next": safe_next(data.get("next")),
                     "email": email,
-                    "error": "Wrong email or password.",
+                    "error": (
+                        "You work for more than one organisation: enter the one to open."
+                        if several
+                        else "Wrong email or password."
+                    ),
+                    "ask_org": several or bool(data.get("organization")),
                 },
                 status_code=401,
             )
