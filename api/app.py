@@ -36,7 +36,7 @@ from api.controllers.identity import IdentityController
 from api.controllers.journeys import JourneyController
 from api.controllers.slips import SlipController
 from api.input_checks import CheckedRequest, RefuseNul
-from api.pages.auth import AuthPages
+from api.pages.auth import AccountPages, AuthPages
 from api.pages.staff import StaffPages
 from api.problems import EXCEPTION_HANDLERS
 from coaching import outbox as _outbox  # noqa: F401 - installs the step companion
@@ -119,6 +119,7 @@ def create_app(
         EnrollmentController,
         SlipController,
         AuthPages,
+        AccountPages,
         StaffPages,
         create_static_files_router(
             path="/static", directories=[HERE / "static"], include_in_schema=False

@@ -46,6 +46,7 @@ ROLES: dict[str, int] = {"staff": 1, "manager": 2, "admin": 3}
 KEY_PREFIX = "sg_"
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -292,6 +293,64 @@ async def end_sessions(user_id: UUID) -> None:
     await StaffUser.update({StaffUser.session_version: StaffUser.session_version + 1}).where(
         StaffUser.id == user_id
     )
+
+
+async def change_password(
+    user_id: UUID, current: str, new: str, confirm: str, client: str = ""
+) -> Principal:
+    """Change a user's password after checking the current one, and end every other
+    session of theirs: returns the principal with the new session version, for the session
+    that made the change to carry on.
+
+    A wrong current password counts as a failed login of the account and the address, so
+    guessing it here is throttled exactly like guessing it at the login form.
+    """
+    user = await StaffUser.objects().where(StaffUser.id == user_id).first()
+    if user is None or not user.active:
+        raise InvalidCredentials("your session has ended; log in again")
+    client = client[:64]
+    now = clock.now()
+    await _check_throttle(user.email, client, now)
+    if "\x00" in current or not await _in_pool(_verify, user.password_hash, current):
+        await LoginFailure.insert(LoginFailure(email=user.email, client=client, failed_at=now))
+        raise InvalidIdentityInput(
+            "the current password is wrong",
+            [FieldError("current_password", "is not your current password")],
+        )
+    errors: list[FieldError] = []
+    if "\x00" in new:
+        errors.append(FieldError("new_password", "must not contain NUL characters"))
+    elif len(new) < MIN_PASSWORD_LENGTH:
+        errors.append(
+            FieldError("new_password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+        )
+    elif len(new) > MAX_PASSWORD_LENGTH:
+        errors.append(
+            FieldError("new_password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
+        )
+    elif new == current:
+        errors.append(FieldError("new_password", "must differ from the current password"))
+    if new != confirm:
+        errors.append(FieldError("confirm_password", "does not match the new password"))
+    if errors:
+        raise InvalidIdentityInput("the new password was not accepted", errors)
+    password_hash = await _in_pool(_hasher.hash, new)
+    await LoginFailure.delete().where(LoginFailure.email == user.email)
+    async with write_transaction():
+        await StaffUser.update(
+            {
+                StaffUser.password_hash: password_hash,
+                StaffUser.session_version: StaffUser.session_version + 1,
+            }
+        ).where(StaffUser.id == user_id)
+    return _principal(await organization_by_id(user.organization), await _user(user_id))
+
+
+async def _user(user_id: UUID) -> StaffUser:
+    user = await StaffUser.objects().where(StaffUser.id == user_id).first()
+    if user is None:
+        raise UserNotFound(f"user {user_id} not found")
+    return user
 
 
 async def deactivate_user(tenant: Tenant, user_id: UUID) -> StaffUser:
