@@ -109,5 +109,9 @@ class TooManyAttempts(IdentityError):
         self.retry_after = retry_after
 
 
+class OwnKey(Conflict, IdentityError):
+    """A key cannot revoke itself: the caller would lock itself out mid-request."""
+
+
 class LastAdminKey(Conflict, IdentityError):
     """Revoking this key would leave the organisation without an admin API key."""

@@ -33,6 +33,7 @@ from core.errors import (
     OrganizationExists,
     OrganizationNeeded,
     OrganizationNotFound,
+    OwnKey,
     TooManyAttempts,
     UserExists,
     UserNotFound,
@@ -467,8 +468,11 @@ async def get_api_key(tenant: Tenant, key_id: UUID) -> ApiKey:
     return await tenant.get(ApiKey, key_id, ApiKeyNotFound, "API key")
 
 
-async def revoke_api_key(tenant: Tenant, key_id: UUID) -> ApiKey:
-    """Revoke a key (idempotent: revoking twice keeps the first time)."""
+async def revoke_api_key(tenant: Tenant, key_id: UUID, by_key: UUID | None = None) -> ApiKey:
+    """Revoke a key (idempotent: revoking twice keeps the first time). ``by_key``, the key
+    making the request, cannot be the one revoked: use another admin key (or the CLI)."""
+    if by_key is not None and by_key == key_id:
+        raise OwnKey("an API key cannot revoke itself; revoke it with another admin key")
     async with write_transaction():
         key = await get_api_key(tenant, key_id)
         if key.revoked_at is None and key.role == "admin":

@@ -10,6 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Response, get
+from litestar.openapi import ResponseSpec
+from litestar.plugins.prometheus import PrometheusController
 
 from core import clock, db
 
@@ -38,7 +40,12 @@ class HealthController(Controller):
         """The process is up and serving."""
         return {"status": "ok"}
 
-    @get("/readyz")
+    @get(
+        "/readyz",
+        responses={
+            503: ResponseSpec(dict[str, Any], description="The database or the broker is down")
+        },
+    )
     async def readyz(self) -> Response[dict[str, Any]]:
         """Ready when the database answers and the broker accepts a ping message (checked at
         most every few seconds; concurrent calls share one check)."""
@@ -86,3 +93,15 @@ async def _check() -> tuple[dict[str, Any], int]:
         "checks": checks,
     }
     return body, 200 if ok else 503
+
+
+class MetricsController(PrometheusController):
+    """``/metrics``: Prometheus text, public like the probes (see docs/operations.md)."""
+
+    tags = ["operations"]
+
+    @get(media_type="text/plain", operation_id="getMetrics")
+    async def get(self) -> Response[bytes]:
+        """Request and job metrics in the Prometheus text format."""
+        answer: Response[bytes] = await PrometheusController.get.fn(self)
+        return answer
