@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install install-test system-deps clean
+.PHONY: run test fuzz lint format install install-test system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ run: install
 
 test: install-test system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Schemathesis (every check, stateful phase on) against a real `slipguard serve` on SQLite
+# and on PostgreSQL, with an admin key and then a staff key. CI runs it bounded; raise
+# FUZZ_EXAMPLES (50 for a release) to look harder.
+FUZZ_EXAMPLES ?= 20
+fuzz: install-test system-deps
+	$(BIN)/python scripts/fuzz.py --db sqlite --examples $(FUZZ_EXAMPLES)
+	$(BIN)/python scripts/fuzz.py --db postgres --examples $(FUZZ_EXAMPLES)
 
 lint: install-test
 	$(BIN)/ruff check .

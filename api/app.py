@@ -20,22 +20,22 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
+from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from api import observability, openapi
 from api.auth import LOGIN_PATHS, PUBLIC_PATHS, AuthMiddleware, LoginRequired
 from api.controllers.customers import CustomerController
 from api.controllers.enrollments import EnrollmentController
-from api.controllers.health import HealthController
+from api.controllers.health import HealthController, MetricsController
 from api.controllers.identity import IdentityController
 from api.controllers.journeys import JourneyController
 from api.controllers.nudges import NudgeController
 from api.controllers.slips import SlipController
 from api.controllers.webhooks import WebhookController
 from api.input_checks import CheckedRequest, RefuseNul
-from api.metrics import MetricsController
-from api.observability import RequestContextMiddleware
-from api.pages.auth import AuthPages
+from api.pages.auth import AccountPages, AuthPages
 from api.pages.outbox import OutboxPages
 from api.pages.staff import StaffPages
 from api.pages.unsubscribe import UnsubscribePages
@@ -58,6 +58,23 @@ def session_secret(settings: Settings) -> bytes:
 
 def _login_redirect(request: Request[Any, Any, Any], _: LoginRequired) -> Response[Any]:
     return Redirect(f"/login?next={request.url.path}", status_code=303)
+
+
+def _complete_allow_headers(app: Litestar) -> None:
+    """Make each OPTIONS answer list every method of its path.
+
+    Litestar builds a path's OPTIONS handler with the first route object made for it, and
+    merges the path's other handlers into a new one: ``Allow`` then named only the first
+    handler's methods (``OPTIONS, POST`` for a path that also serves GET).
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or "OPTIONS" not in route.route_handler_map:
+            continue
+        handler = route.route_handler_map["OPTIONS"][0]
+        for cell in getattr(handler.fn, "__closure__", None) or ():
+            made_for = cell.cell_contents
+            if isinstance(made_for, HTTPRoute) and made_for is not route:
+                made_for.methods = route.methods
 
 
 def create_app(
@@ -110,6 +127,7 @@ def create_app(
         NudgeController,
         WebhookController,
         AuthPages,
+        AccountPages,
         StaffPages,
         OutboxPages,
         UnsubscribePages,
@@ -121,7 +139,6 @@ def create_app(
         ),
     ]
     middleware: list[Any] = [
-        DefineMiddleware(RequestContextMiddleware, metrics=settings.server.metrics_enabled),
         RefuseNul,
         CookieBackendConfig(
             secret=secret,
@@ -136,7 +153,7 @@ def create_app(
     ]
     if settings.server.metrics_enabled:
         route_handlers.append(MetricsController)
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers,
         middleware=middleware,
         lifespan=[lifespan],
@@ -153,6 +170,7 @@ def create_app(
             version="1",
             description="Customer-error prevention: journeys, slips, nudges and rankings.",
             path="/schema",
+            use_handler_docstrings=True,
             render_plugins=[
                 # The API reference works without internet: its scripts and styles come
                 # from the installed swagger-ui bundle, not a CDN.
@@ -177,3 +195,6 @@ def create_app(
         debug=False,
         logging_config=None,  # configure_logging() above owns the handlers
     )
+    openapi.install(app)
+    _complete_allow_headers(app)
+    return observability.install(app, metrics=settings.server.metrics_enabled)

@@ -1,16 +1,14 @@
-"""``/metrics``: request metrics of this process plus delivery figures from the outbox.
+"""Delivery gauges for ``/metrics``, read from the outbox.
 
-The delivery gauges are refreshed from the database at most every few seconds, however
-often the (public) endpoint is scraped.
+They are refreshed from the database at most every few seconds, however often the
+(public) endpoint is scraped.
 """
 
 from __future__ import annotations
 
 import time
 
-from litestar import Controller, get
-from litestar.response import Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
+from prometheus_client import Gauge
 
 from coaching.metrics import delivery_figures
 
@@ -44,16 +42,3 @@ async def refresh() -> None:
         LATENESS.labels(quantile=str(q)).set(seconds)
     for q, seconds in figures.send_time.items():
         SEND_TIME.labels(quantile=str(q)).set(seconds)
-
-
-class MetricsController(Controller):
-    """Prometheus exposition."""
-
-    path = "/metrics"
-    include_in_schema = False
-
-    @get()
-    async def metrics(self) -> Response[bytes]:
-        """Everything in the default registry, delivery figures refreshed first."""
-        await refresh()
-        return Response(generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})

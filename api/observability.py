@@ -9,7 +9,9 @@ import secrets
 import time
 from typing import Any
 
+from litestar import Litestar
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.utils import normalize_path
 from prometheus_client import Counter, Gauge, Histogram
 
 from api.headers import for_path as security_headers
@@ -28,6 +30,7 @@ def _new_request_id() -> str:
 
 
 CLIENT_CLOSED = 499  # the status nginx logs for a request the client abandoned
+UNMATCHED = "<unmatched>"  # the route label of a path no route serves (one label for all)
 
 
 class RequestMetrics:
@@ -94,12 +97,35 @@ def request_metrics() -> RequestMetrics:
 class RequestContextMiddleware:
     """Give each request an id (kept from ``X-Request-ID`` when sane), echo it with the
     security headers (``api.headers``), log the request, and record its metrics (unless
-    ``metrics`` is off): one pass over each response's headers for all of it."""
+    ``metrics`` is off): one pass over each response's headers for all of it.
 
-    def __init__(self, app: ASGIApp, metrics: bool = True) -> None:
+    Installed around the whole application (:func:`install`), so a path no route serves
+    (404, 405) gets its id, headers, log line and metrics like any other; given the app's
+    ``router`` it labels requests by the template of the route they will reach.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: bool = True, router: Any = None) -> None:
         self.app = app
         self.metrics = request_metrics() if metrics else None
         self.access = AccessLog()
+        self.router = router
+
+    def _route(self, scope: Scope) -> str:
+        """The template of the route this request reaches (its routing is cached, so the
+        router's own lookup that follows costs a dictionary hit)."""
+        if self.router is None:  # used as a route's middleware: routing is done
+            return str(scope.get("path_template", scope["path"]))
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root:
+            path = path.split(root, maxsplit=1)[-1]
+        try:
+            found = self.router.handle_routing(
+                path=normalize_path(path), method=scope.get("method")
+            )
+        except Exception:
+            return UNMATCHED
+        return str(found[4])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,15 +141,16 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         # The route's template (``/api/v1/slips/{slip_id}``), so ids do not explode
-        # the label space; a path that matched no route never gets here.
+        # the label space; every unmatched path shares one label.
         method = str(scope.get("method", "-"))
-        route = str(scope.get("path_template", scope["path"]))
+        path = scope["path"]  # mounted apps (static files) rewrite the scope's path
+        route = self._route(scope)
         metrics = self.metrics if route != "/metrics" else None
         if metrics is not None:
             metrics.started(method, route)
 
         responded = False
-        extra = security_headers(scope["path"])
+        extra = security_headers(path)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, responded
@@ -145,7 +172,7 @@ class RequestContextMiddleware:
                 status = CLIENT_CLOSED  # the client went away; not a server error
             raise
         except Exception as exc:
-            # Raised past us (e.g. by authentication): the app's outer handler answers it.
+            # Nothing answered it (the exception handlers inside answer every error).
             if not responded:
                 status = status_of(exc)
             raise
@@ -154,12 +181,14 @@ class RequestContextMiddleware:
             if metrics is not None:
                 metrics.finished(method, route, status, elapsed)
             if self.access.enabled():
-                self._log(scope, method, status, request_id, elapsed)
+                self._log(scope, path, method, status, request_id, elapsed)
 
-    def _log(self, scope: Scope, method: str, status: int, request_id: str, elapsed: float) -> None:
+    def _log(
+        self, scope: Scope, path: str, method: str, status: int, request_id: str, elapsed: float
+    ) -> None:
         user = scope.get("user")
         self.access.write(
-            f"{method} {scope['path']} {status}",
+            f"{method} {path} {status}",
             {
                 "request_id": request_id,
                 "status": status,
@@ -167,3 +196,10 @@ class RequestContextMiddleware:
                 "org": getattr(user, "org_slug", None),
             },
         )
+
+
+def install(app: Litestar, metrics: bool = True) -> Litestar:
+    """Put the request middleware around the whole application, outside its routing and
+    exception handling: every response, a route's or an unmatched path's, passes it once."""
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler, metrics, app.asgi_router)
+    return app

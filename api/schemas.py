@@ -8,6 +8,7 @@ from uuid import UUID
 
 import msgspec
 
+from core.identity import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from core.schemas import Input
 from core.tables import ApiKey, Organization, StaffUser
 
@@ -103,7 +104,9 @@ class UserIn(Input):
 
     email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
     role: RoleName
-    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    password: Annotated[
+        str, msgspec.Meta(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
+    ]
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 

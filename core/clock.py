@@ -10,20 +10,21 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-# Instants the product accepts anywhere (cursors, filters, anchors): wide enough for any
-# real record, narrow enough that no time-zone shift or offset overflows a datetime.
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# Instants the product accepts anywhere (cursors, filters, anchors): written in the years
+# 1900 to 2199, whatever their offset: wide enough for any real record, narrow enough that
+# no time-zone shift or offset overflows a datetime, and a rule a schema can state.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2200  # the first year refused
+EARLIEST = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC) - timedelta(days=1)
+LATEST = datetime(LATEST_YEAR, 1, 1, tzinfo=UTC) + timedelta(days=1)
 # How far from now an anchor (an appointment, a start date) may lie.
 ANCHOR_WINDOW = timedelta(days=20 * 366)
 
 
 def in_range(moment: datetime) -> bool:
-    """Whether ``moment`` (timezone-aware) lies between EARLIEST and LATEST."""
-    try:
-        return EARLIEST <= moment.astimezone(UTC) < LATEST
-    except (OverflowError, ValueError):  # year 1 at +14:00 has no UTC instant
-        return False
+    """Whether ``moment`` (timezone-aware) is written in a year from EARLIEST_YEAR to
+    LATEST_YEAR - 1 (in UTC it lies within a day of those years: EARLIEST to LATEST)."""
+    return EARLIEST_YEAR <= moment.year < LATEST_YEAR
 
 
 def as_utc(moment: datetime | str) -> datetime:

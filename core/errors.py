@@ -72,7 +72,7 @@ class OrganizationNotFound(NotFound, IdentityError):
 
 
 class UserExists(Conflict, IdentityError):
-    """A staff user with this email already exists."""
+    """A staff user with this email already exists in this organisation."""
 
 
 class UserNotFound(NotFound, IdentityError):
@@ -94,6 +94,10 @@ class InvalidCredentials(IdentityError):
     title = "Not authenticated"
 
 
+class OrganizationNeeded(InvalidCredentials):
+    """The email and password open accounts in more than one organisation: name one."""
+
+
 class TooManyAttempts(IdentityError):
     """Too many failed logins for this account or from this address; wait and retry."""
 
@@ -103,6 +107,10 @@ class TooManyAttempts(IdentityError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class OwnKey(Conflict, IdentityError):
+    """A key cannot revoke itself: the caller would lock itself out mid-request."""
 
 
 class LastAdminKey(Conflict, IdentityError):

@@ -31,7 +31,9 @@ from core.errors import (
     InvalidIdentityInput,
     LastAdminKey,
     OrganizationExists,
+    OrganizationNeeded,
     OrganizationNotFound,
+    OwnKey,
     TooManyAttempts,
     UserExists,
     UserNotFound,
@@ -45,6 +47,7 @@ ROLES: dict[str, int] = {"staff": 1, "manager": 2, "admin": 3}
 KEY_PREFIX = "sg_"
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -194,14 +197,17 @@ async def check_organization_fields(changes: dict[str, str]) -> dict[Any, Any]:
 async def create_user(
     tenant: Tenant, email: str, role: str, password: str, name: str = ""
 ) -> StaffUser:
-    """Create a staff user with an argon2 password hash."""
+    """Create a staff user with an argon2 password hash.
+
+    Emails are unique within the organisation only: whether an address is in use in
+    another organisation is never revealed (the same person may work for two)."""
     email = _check_email(email)
     check_role(role)
     _check_password(password)
     password_hash = await _in_pool(_hasher.hash, password)
     async with write_transaction():
-        if await StaffUser.exists().where(StaffUser.email == email):
-            raise UserExists(f"a user with email {email!r} already exists")
+        if await tenant.select(StaffUser, StaffUser.id).where(StaffUser.email == email):
+            raise UserExists(f"this organisation already has a user with email {email!r}")
         user = tenant.new(
             StaffUser, email=email, role=role, password_hash=password_hash, name=name.strip()
         )
@@ -263,21 +269,42 @@ async def _check_throttle(email: str, client: str, now: datetime) -> None:
             )
 
 
-async def authenticate_password(email: str, password: str, client: str = "") -> Principal:
+# An email can belong to users of several organisations; a login tries at most this many.
+MAX_ACCOUNTS_PER_EMAIL = 5
+
+
+async def authenticate_password(
+    email: str, password: str, client: str = "", organization: str = ""
+) -> Principal:
     """Check an email and password; raises InvalidCredentials on any mismatch and
-    TooManyAttempts while the account or the client address is throttled."""
-    if "\x00" in email or "\x00" in password:  # no account has one; PostgreSQL cannot compare it
+    TooManyAttempts while the account or the client address is throttled.
+
+    The same email may belong to users of several organisations: the login opens the
+    one whose password matches, or the one named by ``organization`` (its slug) when the
+    password matches more than one (:class:`OrganizationNeeded` until it is named).
+    """
+    if "\x00" in email + password + organization:  # PostgreSQL cannot compare a NUL
         raise InvalidCredentials("wrong email or password")
     email = email.strip().lower()
     client = client[:64]
     now = clock.now()
     await _check_throttle(email, client, now)
-    user = await StaffUser.objects().where(StaffUser.email == email).first()
+    query = StaffUser.objects().where((StaffUser.email == email) & (StaffUser.active == True))  # noqa: E712
+    if organization.strip():
+        query = query.where(StaffUser.organization.slug == organization.strip().lower())
+    users = await query.order_by(StaffUser.created_at).limit(MAX_ACCOUNTS_PER_EMAIL)
     # An unknown email costs a verification too, so a login takes as long either way.
-    matched = await _in_pool(_verify, user.password_hash if user else _DUMMY_HASH, password)
-    if user is None or not user.active or not matched:
+    if not users:
+        await _in_pool(_verify, _DUMMY_HASH, password)
+    matched = [u for u in users if await _in_pool(_verify, u.password_hash, password)]
+    if not matched:
         await LoginFailure.insert(LoginFailure(email=email[:254], client=client, failed_at=now))
         raise InvalidCredentials("wrong email or password")
+    if len(matched) > 1:
+        raise OrganizationNeeded(
+            "this email and password open more than one organisation; name the organisation"
+        )
+    (user,) = matched
     await LoginFailure.delete().where(LoginFailure.email == email)
     org = await organization_by_id(user.organization)
     values: dict[Any, Any] = {StaffUser.last_login_at: now}
@@ -312,6 +339,64 @@ async def end_sessions(user_id: UUID) -> None:
     await StaffUser.update({StaffUser.session_version: StaffUser.session_version + 1}).where(
         StaffUser.id == user_id
     )
+
+
+async def change_password(
+    user_id: UUID, current: str, new: str, confirm: str, client: str = ""
+) -> Principal:
+    """Change a user's password after checking the current one, and end every other
+    session of theirs: returns the principal with the new session version, for the session
+    that made the change to carry on.
+
+    A wrong current password counts as a failed login of the account and the address, so
+    guessing it here is throttled exactly like guessing it at the login form.
+    """
+    user = await StaffUser.objects().where(StaffUser.id == user_id).first()
+    if user is None or not user.active:
+        raise InvalidCredentials("your session has ended; log in again")
+    client = client[:64]
+    now = clock.now()
+    await _check_throttle(user.email, client, now)
+    if "\x00" in current or not await _in_pool(_verify, user.password_hash, current):
+        await LoginFailure.insert(LoginFailure(email=user.email, client=client, failed_at=now))
+        raise InvalidIdentityInput(
+            "the current password is wrong",
+            [FieldError("current_password", "is not your current password")],
+        )
+    errors: list[FieldError] = []
+    if "\x00" in new:
+        errors.append(FieldError("new_password", "must not contain NUL characters"))
+    elif len(new) < MIN_PASSWORD_LENGTH:
+        errors.append(
+            FieldError("new_password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+        )
+    elif len(new) > MAX_PASSWORD_LENGTH:
+        errors.append(
+            FieldError("new_password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
+        )
+    elif new == current:
+        errors.append(FieldError("new_password", "must differ from the current password"))
+    if new != confirm:
+        errors.append(FieldError("confirm_password", "does not match the new password"))
+    if errors:
+        raise InvalidIdentityInput("the new password was not accepted", errors)
+    password_hash = await _in_pool(_hasher.hash, new)
+    await LoginFailure.delete().where(LoginFailure.email == user.email)
+    async with write_transaction():
+        await StaffUser.update(
+            {
+                StaffUser.password_hash: password_hash,
+                StaffUser.session_version: StaffUser.session_version + 1,
+            }
+        ).where(StaffUser.id == user_id)
+    return _principal(await organization_by_id(user.organization), await _user(user_id))
+
+
+async def _user(user_id: UUID) -> StaffUser:
+    user = await StaffUser.objects().where(StaffUser.id == user_id).first()
+    if user is None:
+        raise UserNotFound(f"user {user_id} not found")
+    return user
 
 
 async def deactivate_user(tenant: Tenant, user_id: UUID) -> StaffUser:
@@ -428,8 +513,11 @@ async def get_api_key(tenant: Tenant, key_id: UUID) -> ApiKey:
     return await tenant.get(ApiKey, key_id, ApiKeyNotFound, "API key")
 
 
-async def revoke_api_key(tenant: Tenant, key_id: UUID) -> ApiKey:
-    """Revoke a key (idempotent: revoking twice keeps the first time)."""
+async def revoke_api_key(tenant: Tenant, key_id: UUID, by_key: UUID | None = None) -> ApiKey:
+    """Revoke a key (idempotent: revoking twice keeps the first time). ``by_key``, the key
+    making the request, cannot be the one revoked: use another admin key (or the CLI)."""
+    if by_key is not None and by_key == key_id:
+        raise OwnKey("an API key cannot revoke itself; revoke it with another admin key")
     async with write_transaction():
         key = await get_api_key(tenant, key_id)
         if key.revoked_at is None and key.role == "admin":

@@ -36,7 +36,9 @@ class StaffUser(Table):
 
     id = UUID(primary_key=True)
     organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
-    email = Varchar(length=254, unique=True)
+    # Unique per organisation (an index made by a migration): the same person may work for
+    # two organisations, and one organisation must not learn who works for another.
+    email = Varchar(length=254)
     name = Varchar(length=200, default="")
     role = Varchar(length=16)
     password_hash = Varchar(length=255)

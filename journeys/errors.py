@@ -28,7 +28,7 @@ class CustomerNotFound(NotFound, JourneysError):
 
 
 class CustomerInvalid(Invalid, JourneysError):
-    """Customer data is not acceptable (phone, email, timezone, locale, quiet hours)."""
+    """Customer data is not acceptable (phone, email, timezone, locale, sending window)."""
 
 
 class CustomerRefExists(Conflict, JourneysError):

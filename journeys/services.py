@@ -180,9 +180,15 @@ def parse_timezone(name: str, field: str = "timezone") -> ZoneInfo:
 
 
 def parse_anchors(
-    definition: JourneyDefinition, given: dict[str, str], now: datetime, field: str = "anchors"
+    definition: JourneyDefinition,
+    given: dict[str, str],
+    now: datetime,
+    field: str = "anchors",
+    *,
+    all_default_to_now: bool = False,
 ) -> dict[str, datetime]:
-    """Anchor instants from ISO 8601 strings with an offset; ``start`` defaults to now."""
+    """Anchor instants from ISO 8601 strings with an offset; ``start`` defaults to now (and
+    every anchor does with ``all_default_to_now``, for a preview)."""
     errors: list[FieldError] = []
     out: dict[str, datetime] = {}
     for name in given:
@@ -196,7 +202,7 @@ def parse_anchors(
     for name in definition.anchors:
         raw = given.get(name)
         if raw is None:
-            if name == "start":
+            if name == "start" or all_default_to_now:
                 out[name] = now
             else:
                 errors.append(

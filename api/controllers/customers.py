@@ -9,6 +9,7 @@ from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import principal_of, requires
+from api.openapi import may_answer
 from coaching import privacy
 from coaching.schemas import ErasureOut
 from core.pagination import DEFAULT_LIMIT
@@ -41,7 +42,7 @@ class CustomerController(Controller):
     path = "/api/v1/customers"
     tags = ["customers"]
 
-    @post("/", opt=requires("staff"))
+    @post("/", opt=requires("staff") | may_answer(409))
     async def create_customer(
         self, request: AnyRequest, data: JSONBody[CustomerIn]
     ) -> CustomerDetailOut:
@@ -70,7 +71,7 @@ class CustomerController(Controller):
         """One customer with their current consent per channel and purpose."""
         return await _detail(request, customer_id)
 
-    @patch("/{customer_id:uuid}", opt=requires("staff"))
+    @patch("/{customer_id:uuid}", opt=requires("staff") | may_answer(409))
     async def update_customer(
         self, request: AnyRequest, customer_id: FromPath[UUID], data: JSONBody[CustomerPatch]
     ) -> CustomerDetailOut:
@@ -78,7 +79,7 @@ class CustomerController(Controller):
         await customers.update_customer(principal_of(request).tenant, customer_id, data)
         return await _detail(request, customer_id)
 
-    @post("/{customer_id:uuid}/consents", opt=requires("staff"))
+    @post("/{customer_id:uuid}/consents", opt=requires("staff") | may_answer(409))
     async def add_consent(
         self, request: AnyRequest, customer_id: FromPath[UUID], data: JSONBody[ConsentIn]
     ) -> ConsentOut:

@@ -9,6 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import principal_of, requires
+from api.openapi import may_answer
 from coaching import outbox
 from coaching.schemas import EnrollmentDetail, NudgeOut
 from core.schemas import Page
@@ -36,7 +37,7 @@ class EnrollmentController(Controller):
     path = "/api/v1"
     tags = ["enrollments"]
 
-    @post("/enrollments", opt=requires("staff"))
+    @post("/enrollments", opt=requires("staff") | may_answer(404, 409))
     async def create(self, request: AnyRequest, data: JSONBody[EnrollmentIn]) -> EnrollmentCreated:
         """Enroll a customer on a journey's current version."""
         result = await enrollments.enroll(
@@ -100,7 +101,9 @@ class EnrollmentController(Controller):
         """One step."""
         return StepOut.of(await enrollments.get_step(principal_of(request).tenant, step_id))
 
-    @post("/steps/{step_id:uuid}/complete", opt=requires("staff"), status_code=200)
+    @post(
+        "/steps/{step_id:uuid}/complete", opt=requires("staff") | may_answer(409), status_code=200
+    )
     async def complete(
         self, request: AnyRequest, step_id: FromPath[UUID], data: JSONBody[CompleteIn]
     ) -> StepOut:

@@ -10,7 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Response, get
+from litestar.openapi import ResponseSpec
+from litestar.plugins.prometheus import PrometheusController
 
+from api import metrics as delivery_metrics
 from core import clock, db
 
 # /readyz is public and polled: its answer is kept this long, so callers (a load balancer,
@@ -38,7 +41,12 @@ class HealthController(Controller):
         """The process is up and serving."""
         return {"status": "ok"}
 
-    @get("/readyz")
+    @get(
+        "/readyz",
+        responses={
+            503: ResponseSpec(dict[str, Any], description="The database or the broker is down")
+        },
+    )
     async def readyz(self) -> Response[dict[str, Any]]:
         """Ready when the database answers and the broker accepts a ping message (checked at
         most every few seconds; concurrent calls share one check)."""
@@ -86,3 +94,17 @@ async def _check() -> tuple[dict[str, Any], int]:
         "checks": checks,
     }
     return body, 200 if ok else 503
+
+
+class MetricsController(PrometheusController):
+    """``/metrics``: Prometheus text, public like the probes (see docs/operations.md)."""
+
+    tags = ["operations"]
+
+    @get(media_type="text/plain", operation_id="getMetrics")
+    async def get(self) -> Response[bytes]:
+        """Request metrics and delivery figures (read from the outbox) in the Prometheus
+        text format."""
+        await delivery_metrics.refresh()
+        answer: Response[bytes] = await PrometheusController.get.fn(self)
+        return answer

@@ -9,6 +9,7 @@ from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from api.auth import principal_of, requires
+from api.openapi import may_answer
 from api.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
@@ -77,10 +78,16 @@ class IdentityController(Controller):
         """One API key."""
         return ApiKeyOut.of(await services.get_api_key(principal_of(request).tenant, key_id))
 
-    @post("/api-keys/{key_id:uuid}/revoke", opt=requires("admin"), status_code=200)
+    @post(
+        "/api-keys/{key_id:uuid}/revoke",
+        opt=requires("admin") | may_answer(409),
+        status_code=200,
+    )
     async def revoke_key(self, request: AnyRequest, key_id: FromPath[UUID]) -> ApiKeyOut:
-        """Revoke a key at once; requests with it get 401 from now on."""
-        return ApiKeyOut.of(await services.revoke_api_key(principal_of(request).tenant, key_id))
+        """Revoke a key at once; requests with it get 401 from now on. A key cannot revoke
+        itself, nor the organisation's last admin key (409)."""
+        p = principal_of(request)
+        return ApiKeyOut.of(await services.revoke_api_key(p.tenant, key_id, p.api_key_id))
 
     @get("/users", opt=requires("manager"))
     async def list_users(self, request: AnyRequest) -> Page[UserOut]:
@@ -88,7 +95,7 @@ class IdentityController(Controller):
         users = await services.list_users(principal_of(request).tenant)
         return Page(items=[UserOut.of(u) for u in users])
 
-    @post("/users", opt=requires("admin"))
+    @post("/users", opt=requires("admin") | may_answer(409))
     async def create_user(self, request: AnyRequest, data: JSONBody[UserIn]) -> UserOut:
         """Create a staff user who can log in to the pages."""
         user = await services.create_user(

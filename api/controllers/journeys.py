@@ -7,10 +7,12 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery
 
 from api.auth import principal_of, requires
 from api.input_checks import UnsupportedMediaType
+from api.openapi import anchor_parameter, query_parameters, request_body
 from core import clock, identity
 from core.errors import FieldError, Invalid
 from core.schemas import Page
@@ -57,7 +59,22 @@ class JourneyController(Controller):
     path = "/api/v1"
     tags = ["journeys"]
 
-    @post("/journeys", opt=requires("manager"))
+    @post(
+        "/journeys",
+        opt=requires("manager")
+        | request_body(
+            {
+                "application/yaml": {
+                    "type": "string",
+                    "description": "A journey file (also application/x-yaml, text/yaml); "
+                    "X-Filename names it in errors",
+                },
+                "application/json": JourneySourceIn,
+            }
+        ),
+        responses={200: ResponseSpec(JourneyLoaded, description="Unchanged: no new version")},
+        operation_id="loadJourney",
+    )
     async def load(self, request: AnyRequest) -> Response[JourneyLoaded]:
         """Load a definition: 201 with a new version, or 200 when it is unchanged."""
         p = principal_of(request)
@@ -85,7 +102,10 @@ class JourneyController(Controller):
             versions=[VersionOut.of(v) for v in history],
         )
 
-    @get("/journeys/{journey_key:str}/preview", opt=requires("staff"))
+    @get(
+        "/journeys/{journey_key:str}/preview",
+        opt=requires("staff") | query_parameters(anchor_parameter()),
+    )
     async def preview(
         self,
         request: AnyRequest,
@@ -93,13 +113,16 @@ class JourneyController(Controller):
         timezone: FromQuery[str | None] = None,
         locale: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
-        """The timeline a customer would get (``?start=…&appointment=…&timezone=…``)."""
+        """The timeline a customer would get (``?start=…&appointment=…&timezone=…``); an
+        anchor not given is taken as now."""
         p = principal_of(request)
         _, version, definition = await services.current_definition(p.tenant, journey_key)
         org = await identity.organization_by_id(p.org_id)
-        tz = services.parse_timezone(timezone or org.timezone)
+        tz = services.parse_timezone(org.timezone if timezone is None else timezone)
         given = {k: v for k, v in request.query_params.items() if k in definition.anchors}
-        anchors = services.parse_anchors(definition, given, clock.now(), field="query")
+        anchors = services.parse_anchors(
+            definition, given, clock.now(), field="query", all_default_to_now=True
+        )
         steps = services.preview(definition, anchors, tz, locale, {"org_name": org.name})
         return {
             "journey": journey_key,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +11,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response.base import ASGIResponse
 
 from api.auth import principal_of, requires
+from api.openapi import may_answer
+from api.params import Instant, instant
 from api.responses import create_once, idempotent
 from api.slip_intake import preparer, reporter_of, slip_input
 from core.schemas import Page
@@ -39,7 +40,7 @@ class SlipController(Controller):
 
     @post(
         "/",
-        opt=requires("staff"),
+        opt=requires("staff") | may_answer(404, 409),
         responses={201: ResponseSpec(SlipOut, description="The slip")},
     )
     async def create(self, request: AnyRequest, data: JSONBody[SlipIn]) -> ASGIResponse:
@@ -49,6 +50,7 @@ class SlipController(Controller):
     @post(
         "/batch",
         opt=requires("staff"),
+        status_code=200,
         request_max_body_size=BATCH_BODY_LIMIT,
         responses={200: ResponseSpec(SlipBatchOut, description="Per-item results")},
     )
@@ -89,8 +91,8 @@ class SlipController(Controller):
         reporter_user: FromQuery[UUID | None] = None,
         reporter_key: FromQuery[UUID | None] = None,
         customer_id: FromQuery[UUID | None] = None,
-        since: FromQuery[datetime | None] = None,
-        until: FromQuery[datetime | None] = None,
+        since: Instant = None,
+        until: Instant = None,
         include_voided: FromQuery[bool] = False,
         cursor: FromQuery[str | None] = None,
         limit: FromQuery[int] = 50,
@@ -98,7 +100,8 @@ class SlipController(Controller):
         """Slips, oldest first, filtered; voided slips only with include_voided=true."""
         f = corrections.SlipFilter(
             journey, behaviour, failure_mode, root_cause, site, source, reporter_user,
-            reporter_key, customer_id, since, until, include_voided,
+            reporter_key, customer_id, instant(since, "since"), instant(until, "until"),
+            include_voided,
         )  # fmt: skip
         items, next_cursor = await corrections.list_slips(
             principal_of(request).tenant, f, cursor, limit
@@ -110,7 +113,7 @@ class SlipController(Controller):
         """One slip."""
         return SlipOut.of(await corrections.get_slip(principal_of(request).tenant, slip_id))
 
-    @patch("/{slip_id:uuid}", opt=requires("staff"))
+    @patch("/{slip_id:uuid}", opt=requires("staff") | may_answer(403, 404))
     async def correct(
         self, request: AnyRequest, slip_id: FromPath[UUID], data: JSONBody[SlipPatch]
     ) -> SlipOut:
@@ -121,7 +124,7 @@ class SlipController(Controller):
         )
         return SlipOut.of(slip)
 
-    @post("/{slip_id:uuid}/void", opt=requires("staff"), status_code=200)
+    @post("/{slip_id:uuid}/void", opt=requires("staff") | may_answer(403), status_code=200)
     async def void(
         self, request: AnyRequest, slip_id: FromPath[UUID], data: JSONBody[VoidIn]
     ) -> SlipOut:

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import re
-import zoneinfo
-from functools import lru_cache
 from typing import Any
 
 import phonenumbers
 
 from core.errors import FieldError
+from journeys.customers.forms import (
+    EMAIL_MAX,
+    HHMM_PATTERN,
+    LOCALE_PATTERN,
+    REF_MAX,
+    TEXT_MAX,
+    zones,
+)
 from journeys.customers.schemas import ConsentIn
 from journeys.errors import CustomerInvalid
 from journeys.vocabulary import CHANNEL_ADDRESS
 
-NAME_MAX = 100
-REF_MAX = 128
-EMAIL_MAX = 254
-TEXT_MAX = 10_000
-
-_LOCALE = re.compile(
-    r"^(?P<lang>[A-Za-z]{2,3})(?:[-_](?P<script>[A-Za-z]{4}))?(?:[-_](?P<region>[A-Za-z]{2}|\d{3}))?$"
-)
-_HHMM = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)$")
+_LOCALE = re.compile(LOCALE_PATTERN)
+_HHMM = re.compile(HHMM_PATTERN)
 _EMAIL_LOCAL = re.compile(r"^[^\s@\"(),:;<>\[\\\]]+$")
 _DOMAIN_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _TLD = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
@@ -98,19 +97,13 @@ def normalize_locale(raw: str) -> str:
     return "-".join(parts)
 
 
-@lru_cache(maxsize=1)
-def _zones() -> frozenset[str]:
-    # Reading the zone list touches the filesystem; it does not change while we run.
-    return frozenset(zoneinfo.available_timezones() - {"localtime", "Factory", "posixrules"})
-
-
 def check_timezone(raw: str) -> str:
     """An IANA timezone name such as ``Europe/London``.
 
     Raises ValueError with a message for the user.
     """
     name = raw.strip()
-    if name not in _zones():
+    if name not in zones():
         raise ValueError("not an IANA timezone (for example Europe/London or America/New_York)")
     return name
 

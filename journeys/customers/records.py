@@ -20,8 +20,8 @@ from core.identity import organization_by_id
 from core.pagination import DEFAULT_LIMIT, keyset, page
 from core.tenancy import Tenant
 from journeys.customers.consent import new_record
+from journeys.customers.forms import NAME_MAX
 from journeys.customers.normalize import (
-    NAME_MAX,
     Checker,
     check_consent,
     check_ref,

@@ -1,20 +1,30 @@
 """Request and response bodies of the customers API.
 
 Request bodies check only shape and types; the meaning of each value (a dialable phone, an
-IANA zone, a sane locale, quiet hours) is checked by ``journeys.customers.normalize`` so that every
-bad field is reported together in one problem rather than one per round trip.
+IANA zone, a sane locale, a sending window) is checked by ``journeys.customers.normalize``
+so that every bad field is reported together in one problem rather than one per round trip.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from core.schemas import Input
+from journeys.customers.forms import (
+    HHMM_PATTERN,
+    LOCALE_PATTERN,
+    NAME_MAX,
+    NOT_BLANK,
+    REF_MAX,
+    TEXT_MAX,
+    zones,
+)
 from journeys.vocabulary import Channel, ConsentSource, ConsentStatus, Purpose
 
 if TYPE_CHECKING:
@@ -41,6 +51,34 @@ def _utc(moment: datetime) -> datetime:
 # --- requests ------------------------------------------------------------------------------
 
 
+def documented(**schema: Any) -> msgspec.Meta:
+    """A field's accepted form, for the API's schema only: the values are checked by
+    ``journeys.customers.normalize``, which reports every bad field of a request at once."""
+    return msgspec.Meta(extra_json_schema={"extra": schema})
+
+
+def _portable(pattern: str) -> str:
+    """A check's regular expression as a schema states it: no NUL, no named groups."""
+    pattern = re.sub(r"\(\?P<\w+>", "(", pattern)
+    return pattern.replace(r"\s", r"[^\S\u0000]").replace(r"\d", "[0-9]")
+
+
+FirstName = Annotated[
+    str, documented(pattern=f"^[^\\u0000]*{NOT_BLANK}[^\\u0000]*$", maxLength=NAME_MAX)
+]
+LastName = Annotated[str, documented(maxLength=NAME_MAX)]
+ExternalRef = Annotated[
+    str, documented(pattern=f"^[^\\u0000]*{NOT_BLANK}[^\\u0000]*$", maxLength=REF_MAX)
+]
+# A number that can receive text messages: E.164 (+14155550132), or national in the
+# organisation's country.
+Phone = Annotated[str, documented(format="phone")]
+Locale = Annotated[str, documented(pattern=_portable(LOCALE_PATTERN))]
+TimeZone = Annotated[str, documented(enum=sorted(zones()))]
+ClockTime = Annotated[str, documented(pattern=_portable(HHMM_PATTERN))]
+ConsentText = Annotated[str, documented(maxLength=TEXT_MAX)]
+
+
 class ConsentIn(Input):
     """One consent decision, recorded as given (consent history is append-only)."""
 
@@ -48,37 +86,37 @@ class ConsentIn(Input):
     purpose: Purpose
     status: ConsentStatus
     source: ConsentSource
-    text_shown: str = ""
-    evidence: str = ""
+    text_shown: ConsentText = ""
+    evidence: ConsentText = ""
 
 
 class CustomerIn(Input):
     """Create a customer, optionally with the consent they gave at sign-up."""
 
-    first_name: str
-    last_name: str = ""
-    external_ref: str | None = None
-    phone: str | None = None
+    first_name: FirstName
+    last_name: LastName = ""
+    external_ref: ExternalRef | None = None
+    phone: Phone | None = None
     email: str | None = None
-    locale: str = "en"
-    timezone: str | None = None  # None: the organisation's timezone
-    send_window_start: str = "08:00"
-    send_window_end: str = "21:00"
+    locale: Locale = "en"
+    timezone: TimeZone | None = None  # None: the organisation's timezone
+    send_window_start: ClockTime = "08:00"
+    send_window_end: ClockTime = "21:00"
     consent: list[ConsentIn] = msgspec.field(default_factory=list)
 
 
 class CustomerPatch(Input):
     """Change some of a customer's fields; absent fields keep their value, null clears."""
 
-    first_name: str | UnsetType = UNSET
-    last_name: str | UnsetType = UNSET
-    external_ref: str | UnsetType | None = UNSET
-    phone: str | UnsetType | None = UNSET
+    first_name: FirstName | UnsetType = UNSET
+    last_name: LastName | UnsetType = UNSET
+    external_ref: ExternalRef | UnsetType | None = UNSET
+    phone: Phone | UnsetType | None = UNSET
     email: str | UnsetType | None = UNSET
-    locale: str | UnsetType = UNSET
-    timezone: str | UnsetType = UNSET
-    send_window_start: str | UnsetType = UNSET
-    send_window_end: str | UnsetType = UNSET
+    locale: Locale | UnsetType = UNSET
+    timezone: TimeZone | UnsetType = UNSET
+    send_window_start: ClockTime | UnsetType = UNSET
+    send_window_end: ClockTime | UnsetType = UNSET
 
 
 # --- responses -----------------------------------------------------------------------------

@@ -134,7 +134,7 @@ async def test_consent_needs_the_channels_address_and_fails_the_whole_create(
     assert await count_rows(org) == before
 
 
-async def test_equal_quiet_hours_are_rejected(client: Any, org: Org) -> None:
+async def test_an_empty_sending_window_is_rejected(client: Any, org: Org) -> None:
     r = await client.post(
         BASE,
         headers=org.auth("staff"),

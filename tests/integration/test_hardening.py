@@ -3,6 +3,7 @@ half-written change (on SQLite and PostgreSQL alike)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,34 @@ async def test_times_out_of_range_are_named_not_500(client: Any, org: Org, stamp
     assert assert_problem(r, 422)["errors"][0]["field"] == "anchors.start"
 
 
+async def test_any_cursor_of_the_documented_form_is_a_position(client: Any, org: Org) -> None:
+    import base64
+
+    from core.pagination import CURSOR_PATTERN
+
+    h = org.auth("manager")
+    await client.post("/api/v1/customers", headers=h, json={"first_name": "Ada"})
+    first = await client.get("/api/v1/customers", headers=h, params={"limit": 1})
+    assert first.status_code == 200
+    # Far before and far after every row: the first page and an empty one, never a 422.
+    for raw, found in ((b"\x80" + b"\x00" * 23, True), (b"\x7f" + b"\xff" * 23, False)):
+        cursor = base64.urlsafe_b64encode(raw).decode()
+        assert re.fullmatch(CURSOR_PATTERN, cursor)
+        r = await client.get("/api/v1/customers", headers=h, params={"cursor": cursor})
+        assert r.status_code == 200 and bool(r.json()["items"]) is found
+    for bad in ("1e100", "A" * 31 + "=", "A" * 33, "+" * 32):
+        r = await client.get("/api/v1/customers", headers=h, params={"cursor": bad})
+        assert [e["field"] for e in assert_problem(r, 422)["errors"]] == ["cursor"], bad
+
+
+@pytest.mark.parametrize("stamp", ["1900-01-01T00:00:00+14:00", "2199-12-31T23:59:59-14:00"])
+async def test_times_in_the_accepted_years_are_accepted_at_any_offset(
+    client: Any, org: Org, stamp: str
+) -> None:
+    r = await client.get("/api/v1/slips", headers=org.auth(), params={"since": stamp})
+    assert r.status_code == 200, r.text
+
+
 async def test_readyz_checks_at_most_every_few_seconds(client: Any, monkeypatch: Any) -> None:
     import asyncio
 
@@ -210,6 +239,30 @@ async def test_pages_carry_security_headers_and_the_api_stays_json(client: Any, 
     api = await client.get("/api/v1/me", headers=org.auth())
     assert api.headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" not in api.headers
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/no-such-page", 404),
+        ("GET", "/api/v1/no-such-thing", 404),
+        ("DELETE", "/healthz", 405),
+    ],
+)
+async def test_unmatched_paths_carry_the_request_id_and_security_headers(
+    client: Any, method: str, path: str, status: int
+) -> None:
+    r = await client.request(method, path, headers={"X-Request-ID": "trace-unmatched"})
+    body = assert_problem(r, status)
+    assert r.headers.get_list("x-request-id") == ["trace-unmatched"]
+    assert body["request_id"] == "trace-unmatched"
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"]
+    if not path.startswith("/api/"):
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    made = await client.request(method, path)
+    assert made.headers["x-request-id"] == made.json()["request_id"]
+    text = (await client.get("/metrics")).text
+    assert 'path="<unmatched>"' in text and "no-such" not in text
 
 
 async def test_a_browser_gets_an_error_page_and_a_client_a_problem(client: Any) -> None:
@@ -328,15 +381,62 @@ async def test_deactivating_a_user_ends_their_sessions(client: Any, org: Org) ->
 
 
 async def test_the_last_admin_key_cannot_be_revoked(client: Any, org: Org) -> None:
+    from core import identity
+    from core.errors import LastAdminKey
+
     h = org.auth("admin")
     last = org.key_ids["admin"]
-    problem = assert_problem(await client.post(f"/api/v1/api-keys/{last}/revoke", headers=h), 409)
-    assert "last admin API key" in problem["detail"]
+    with pytest.raises(LastAdminKey):  # as the CLI would
+        await identity.revoke_api_key(org.tenant, last)
     spare = await client.post(
         "/api/v1/api-keys", headers=h, json={"name": "spare", "role": "admin"}
     )
     assert spare.status_code == 201
-    assert (await client.post(f"/api/v1/api-keys/{last}/revoke", headers=h)).status_code == 200
     other = {"Authorization": f"Bearer {spare.json()['key']}"}
-    again = await client.post(f"/api/v1/api-keys/{spare.json()['id']}/revoke", headers=other)
-    assert_problem(again, 409)
+    assert (await client.post(f"/api/v1/api-keys/{last}/revoke", headers=other)).status_code == 200
+    with pytest.raises(LastAdminKey):
+        await identity.revoke_api_key(org.tenant, spare.json()["id"])
+
+
+async def test_a_key_cannot_revoke_itself(client: Any, org: Org) -> None:
+    h = org.auth("admin")
+    spare = await client.post(
+        "/api/v1/api-keys", headers=h, json={"name": "spare", "role": "admin"}
+    )
+    own = await client.post(f"/api/v1/api-keys/{org.key_ids['admin']}/revoke", headers=h)
+    assert "cannot revoke itself" in assert_problem(own, 409)["detail"]
+    assert (await client.get("/api/v1/me", headers=h)).status_code == 200
+    other = {"Authorization": f"Bearer {spare.json()['key']}"}
+    r = await client.post(f"/api/v1/api-keys/{org.key_ids['admin']}/revoke", headers=other)
+    assert r.status_code == 200
+
+
+async def test_json_bodies_are_read_strictly_as_their_schema_says(client: Any, org: Org) -> None:
+    h = org.auth("staff")
+    # A number is not a time, text is not a number: 422 naming the field, nothing stored.
+    for body, field in (
+        ({"journey": "j", "behaviour": "b", "occurred_at": 0}, "occurred_at"),
+        ({"journey": "j", "behaviour": "b", "severity": "5"}, "severity"),
+        ({"items": [{"journey": "j", "behaviour": "b", "occurred_at": 0}]}, "items[0].occurred_at"),
+    ):
+        path = "/api/v1/slips/batch" if "items" in body else "/api/v1/slips"
+        problem = assert_problem(await client.post(path, headers=h, json=body), 422)
+        assert [e["field"] for e in problem["errors"]] == [field], problem
+
+
+async def test_null_is_not_a_value_of_a_typed_query_parameter(client: Any, org: Org) -> None:
+    h = org.auth("staff")
+    for path, name in (
+        ("/api/v1/slips", "reporter_user"),
+        ("/api/v1/enrollments", "customer_id"),
+        ("/api/v1/enrollments", "status"),
+    ):
+        r = await client.get(path, headers=h, params={name: "null"})
+        assert [e["field"] for e in assert_problem(r, 422)["errors"]] == [f"query.{name}"]
+    # Text may say null: it is a search like any other.
+    assert (
+        await client.get("/api/v1/customers", headers=h, params={"q": "null"})
+    ).status_code == 200
+    for value in ("0.5", "2026-01-01T00:00:00", "1e9"):
+        r = await client.get("/api/v1/slips", headers=h, params={"until": value})
+        assert_problem(r, 422)

@@ -1,4 +1,4 @@
-"""Pure customer validation: phone, email, locale, timezone, quiet hours, consent folding."""
+"""Pure customer validation: phone, email, locale, timezone, sending window, consent folding."""
 
 from __future__ import annotations
 
