@@ -11,6 +11,7 @@ import msgspec
 from core.identity import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from core.schemas import Input
 from core.tables import ApiKey, Organization, StaffUser
+from journeys.customers.schemas import documented
 
 RoleName = Literal["staff", "manager", "admin"]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -38,16 +39,31 @@ class OrganizationOut(msgspec.Struct):
         )  # fmt: skip
 
 
+# The forms core.identity.check_organization_fields accepts (empty clears a field), stated
+# for the schema; the service checks them, naming every bad field of a request at once.
+OrgName = Annotated[str, documented(pattern="^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$", maxLength=200)]
+SmsFrom = Annotated[str, documented(pattern="^(\\+[1-9][0-9]{6,14})?$", maxLength=16)]
+ServiceSid = Annotated[str, documented(pattern="^(MG[0-9a-fA-F]{32})?$", maxLength=34)]
+ContactPhone = Annotated[str, documented(pattern="^[^\\u0000]*$", maxLength=20)]
+ContactEmail = Annotated[
+    str,
+    documented(
+        pattern="^([^@\\s\\u0000]{1,64}@[^@\\s\\u0000]+\\.[^@\\s\\u0000]+)?$", maxLength=254
+    ),
+]
+PostalAddress = Annotated[str, documented(pattern="^[^\\u0000]*$", maxLength=300)]
+
+
 class OrganizationPatch(Input):
     """Change the organisation's name, SMS sender and contact details (admin). Omitted
     fields stay; an empty string clears an optional one."""
 
-    name: str | msgspec.UnsetType = msgspec.UNSET
-    sms_from: str | msgspec.UnsetType = msgspec.UNSET
-    messaging_service_sid: str | msgspec.UnsetType = msgspec.UNSET
-    contact_phone: str | msgspec.UnsetType = msgspec.UNSET
-    contact_email: str | msgspec.UnsetType = msgspec.UNSET
-    postal_address: str | msgspec.UnsetType = msgspec.UNSET
+    name: OrgName | msgspec.UnsetType = msgspec.UNSET
+    sms_from: SmsFrom | msgspec.UnsetType = msgspec.UNSET
+    messaging_service_sid: ServiceSid | msgspec.UnsetType = msgspec.UNSET
+    contact_phone: ContactPhone | msgspec.UnsetType = msgspec.UNSET
+    contact_email: ContactEmail | msgspec.UnsetType = msgspec.UNSET
+    postal_address: PostalAddress | msgspec.UnsetType = msgspec.UNSET
 
     def changes(self) -> dict[str, str]:
         return {

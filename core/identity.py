@@ -177,7 +177,8 @@ async def check_organization_fields(changes: dict[str, str]) -> dict[Any, Any]:
     errors: list[FieldError] = []
     for field, raw in changes.items():
         column, pattern, message, limit = ORGANIZATION_FIELDS[field]
-        value = raw.strip()
+        # Free text is trimmed; a number, service id or address is taken exactly as given.
+        value = raw.strip() if pattern is None else raw
         if "\x00" in value or len(value) > limit:
             errors.append(FieldError(field, f"at most {limit} characters, no NUL"))
         elif field == "name" and not value:

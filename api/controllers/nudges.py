@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -10,6 +9,7 @@ from litestar import Controller, Request, get
 from litestar.params import FromPath, FromQuery
 
 from api.auth import principal_of, requires
+from api.params import Instant, instant
 from coaching import history
 from coaching.schemas import DeliveryEventOut, NudgeDetail, NudgeOut
 from core.schemas import Page
@@ -37,15 +37,16 @@ class NudgeController(Controller):
         status: FromQuery[Status | None] = None,
         kind: FromQuery[Kind | None] = None,
         channel: FromQuery[Literal["sms", "email"] | None] = None,
-        since: FromQuery[datetime | None] = None,
-        until: FromQuery[datetime | None] = None,
+        since: Instant = None,
+        until: Instant = None,
         cursor: FromQuery[str | None] = None,
         limit: FromQuery[int] = 50,
     ) -> Page[NudgeOut]:
         """Messages, oldest first, filtered (``since``/``until`` on the due time)."""
         f = history.NudgeFilter(
-            customer_id, enrollment_id, step_id, status, kind, channel, since, until
-        )
+            customer_id, enrollment_id, step_id, status, kind, channel,
+            instant(since, "since"), instant(until, "until"),
+        )  # fmt: skip
         rows, next_cursor = await history.list_nudges(
             principal_of(request).tenant, f, cursor, limit
         )

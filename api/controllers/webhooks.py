@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Request, post
 from litestar.response import Response
 
+from api.openapi import may_answer
 from coaching import status
 from coaching.channels.registry import STATUS_CALLBACK_PATH
 from settings import get_settings
@@ -20,7 +21,7 @@ class WebhookController(Controller):
     tags = ["webhooks"]
     security = [{}]
 
-    @post(STATUS_CALLBACK_PATH, status_code=204)
+    @post(STATUS_CALLBACK_PATH, status_code=204, opt=may_answer(403))
     async def twilio_status(self, request: AnyRequest) -> Response[None]:
         """Twilio's message status callback. The ``X-Twilio-Signature`` must match the
         configured public URL of this route and the form body."""
