@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import plotly
 import swagger_ui_bundle
 from litestar import Litestar, Request, Response
 from litestar.config.csrf import CSRFConfig
@@ -39,7 +38,7 @@ from api.controllers.slips import SlipController
 from api.input_checks import CheckedRequest, RefuseNul
 from api.observability import RequestContextMiddleware
 from api.pages.auth import AuthPages
-from api.pages.dashboards import DashboardPages
+from api.pages.dashboards import PLOTLY_DIR, DashboardPages
 from api.pages.staff import StaffPages
 from api.problems import EXCEPTION_HANDLERS
 from coaching import outbox as _outbox  # noqa: F401 - installs the step companion
@@ -50,8 +49,6 @@ from settings import Settings, get_settings
 
 HERE = Path(__file__).parent
 SWAGGER = "/static/swagger"
-# plotly.min.js as the installed plotly package ships it (never a CDN, never inline).
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data"
 log = logging.getLogger("slipguard.app")
 
 
@@ -131,7 +128,7 @@ def create_app(
             path="/static", directories=[HERE / "static"], include_in_schema=False
         ),
         create_static_files_router(
-            path="/static/plotly", directories=[PLOTLY_JS], include_in_schema=False
+            path="/static/plotly", directories=[PLOTLY_DIR], include_in_schema=False
         ),
         create_static_files_router(
             path=SWAGGER, directories=[swagger_ui_bundle.swagger_ui_path], include_in_schema=False

@@ -75,6 +75,9 @@ def pareto(p: Pareto) -> go.Figure:
             "overlaying": "y",
             "side": "right",
             "range": [0, 100],
+            "tickmode": "linear",  # own ticks, not synchronised with the bars' axis
+            "tick0": 0,
+            "dtick": 20,
             "ticksuffix": "%",
             "showgrid": False,
         },
@@ -161,24 +164,27 @@ def horrors(h: Horrors) -> go.Figure:
             mode="lines+markers",
             connectgaps=False,
             line={"color": LINE},
+            xaxis="x2",
             yaxis="y2",
             hovertemplate="%{x}<br>%{y:.1f} per 1,000 due steps<extra></extra>",
         )
     )
     fig.update_layout(
-        yaxis={"domain": [0.42, 1.0], "autorange": "reversed", "automargin": True},
+        # the heat-strip on top (worst source first), the index below it on the same days
+        yaxis={"domain": [0.45, 1.0], "autorange": "reversed", "automargin": True},
+        xaxis={"type": "category", "anchor": "y", "showticklabels": False},
         yaxis2={
-            "domain": [0.0, 0.32],
-            "anchor": "x",
+            "domain": [0.0, 0.33],
+            "anchor": "x2",
             "rangemode": "tozero",
             "title": {"text": "index"},
         },
-        xaxis={"type": "category", "tickangle": -45, "nticks": 16},
+        xaxis2={"type": "category", "anchor": "y2", "matches": "x", "tickangle": -45},
         showlegend=False,
     )
     fig.add_annotation(
         xref="paper", x=0, yref="paper", y=0.36, showarrow=False, xanchor="left",
-        text="Σ importance x slips per 1,000 due steps, per day",
+        yanchor="bottom", text="quality index: Σ importance x slips per 1,000 due steps",
     )  # fmt: skip
     return _layout(fig, "Hierarchy of Horrors: ticks per day", height=140 + 34 * len(labels) + 200)
 
@@ -193,7 +199,9 @@ def trends(t: Trends) -> go.Figure:
             go.Scatter(
                 x=row.weeks,
                 y=row.rates if use_rates else row.counts,
-                name=("▲ " if row.rising else "") + row.label,
+                name=("▲ " if row.rising else "")
+                + row.label
+                + ("" if use_rates else " (slips: nothing due to divide by)"),
                 mode="lines+markers",
                 line={
                     "width": 4 if row.rising else 2,

@@ -7,10 +7,14 @@ exactly the numbers the figures plot. The page loads Plotly from the installed p
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from functools import cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import plotly
 from litestar import Controller, Request, get
 from litestar.params import FromQuery
 from litestar.response import Response, Template
@@ -22,6 +26,9 @@ from dashboards.queries import Filters
 from dashboards.schemas import Dashboard, RankBy
 
 AnyRequest = Request[Any, Any, Any]
+# The directory of plotly.min.js as the installed plotly package ships it (served at
+# /static/plotly: never a CDN, never inline).
+PLOTLY_DIR = Path(plotly.__file__).parent / "package_data"
 PANEL_TITLES = {
     "ranking": "Ranking",
     "pareto": "Pareto",
@@ -31,6 +38,23 @@ PANEL_TITLES = {
     "trends": "Weekly trends",
     "breakdowns": "Breakdowns",
 }
+
+
+@cache
+def plotly_style_guards() -> tuple[str, ...]:
+    """Ids of the stylesheets the Plotly bundle writes inline when it loads (the map
+    traces' styles) unless an element with that id is already on the page.
+
+    Dashboards draw no maps, and the page policy allows no inline style, so the page
+    carries an empty element with each id instead. Read from the installed bundle, so an
+    upgrade of plotly brings its own ids along.
+    """
+    text = (PLOTLY_DIR / "plotly.min.js").read_text(encoding="utf-8")
+    found = re.findall(
+        r'getElementById\("([0-9a-f]{16,})"\)\)\{var \w+=document\.createElement\("style"\)',
+        text,
+    )
+    return tuple(dict.fromkeys(found))
 
 
 def _filters(
@@ -95,6 +119,7 @@ class DashboardPages(Controller):
                 "timezone": str(tz),
                 "query": query,
                 "panels": PANEL_TITLES,
+                "style_guards": plotly_style_guards(),
             },
         )
 
