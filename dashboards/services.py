@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import statistics
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -149,10 +150,16 @@ def _labels(sources: list[_Source]) -> dict[SourceKey, str]:
     seen: dict[str, int] = {}
     for label in plain.values():
         seen[label] = seen.get(label, 0) + 1
-    # The same behaviour title in two journeys: say which journey.
-    return {
+    # The same title twice: say which journey, and which behaviour and failure mode if
+    # that is not enough, so every label names one source.
+    out = {
         k: v if seen[v] == 1 else f"{v} ({s.journey})"
         for (k, v), s in zip(plain.items(), sources, strict=True)
+    }
+    counted = Counter(out.values())
+    return {
+        k: v if counted[v] == 1 else f"{v} [{k[1]}{'/' + k[2] if k[2] else ''}]"
+        for k, v in out.items()
     }
 
 
@@ -339,11 +346,13 @@ def horrors(
 def _keys_by_label(
     rows: list[RankingRow], current: Facts, journeys: dict[Any, JourneyInfo]
 ) -> dict[str, SourceKey]:
-    """Each ranking row's source key (labels are unique within a ranking)."""
+    """Each ranking row's source key (labels name one source each, see :func:`_labels`)."""
     keys_of = {
         (journeys[k[0]].key if k[0] in journeys else "?", k[1], k[2]): k for k in current.totals
     }
-    return {r.label: keys_of[(r.journey, r.behaviour, r.failure_mode)] for r in rows}
+    found = {r.label: keys_of[(r.journey, r.behaviour, r.failure_mode)] for r in rows}
+    assert len(found) == len(rows), "labels must be unique"
+    return found
 
 
 def _weeks(days: int) -> list[tuple[int, int]]:

@@ -227,3 +227,22 @@ def test_page_window_is_whole_local_days() -> None:
         services.page_window(tz, date(2030, 1, 8), date(2030, 1, 7), now)
     with pytest.raises(services.DashboardInvalid):
         services.window_of(datetime(2030, 1, 2, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))
+
+
+def test_labels_name_one_source_each() -> None:
+    other = uuid.uuid4()
+    same = BehaviourInfo("Check in", "encounter", 5, {})
+    journeys = {
+        J: JourneyInfo("meds", "Medication", {"a": same, "b": same}),
+        other: JourneyInfo("visit", "Visit", {"a": same}),
+    }
+    counts = {(J, "a", None): 3, (J, "b", None): 2, (other, "a", None): 1}
+    current = facts(counts, daily={k: {0: int(n)} for k, n in counts.items()})
+    rows = services.rank(current, facts({}), journeys, services.ap.DEFAULT, "count")
+    assert [r.label for r in rows] == [
+        "Check in (meds) [a]",
+        "Check in (meds) [b]",
+        "Check in (visit)",
+    ]
+    h = services.horrors(rows, current, journeys, Filters(), ZoneInfo("UTC"))
+    assert [r.daily[0] for r in h.rows] == [3, 2, 1]
