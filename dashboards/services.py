@@ -508,6 +508,13 @@ def _number(value: Any) -> Any:
     return "" if value is None else value
 
 
+def panel_json(d: Dashboard, panel: str) -> bytes:
+    """One panel's rows as JSON (``index`` is part of ``horrors``)."""
+    if panel not in PANELS:
+        table(d, panel)  # raises, naming the panels
+    return to_json(getattr(d, "horrors" if panel == "index" else panel))
+
+
 def table(d: Dashboard, panel: str) -> tuple[list[str], list[list[Any]]]:
     """A panel's plotted numbers as a header and rows (what its CSV holds)."""
     if panel == "ranking":

@@ -133,11 +133,12 @@ class DashboardPages(Controller):
         site: FromQuery[str | None] = None,
         stage: FromQuery[str | None] = None,
         by: FromQuery[RankBy] = "priority",
+        panel: FromQuery[str | None] = None,
     ) -> Response[bytes]:
-        """Every panel's rows and figures as JSON."""
+        """Every panel's rows and figures as JSON; with ``panel``, that panel's rows."""
         d = await self._dashboard(request, journey, since, until, site, stage, by)
         return Response(
-            services.page_payload(d),
+            services.page_payload(d) if panel is None else services.panel_json(d, panel),
             media_type="application/json",
             headers={"Cache-Control": "no-store"},
         )

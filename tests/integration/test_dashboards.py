@@ -311,6 +311,17 @@ async def test_pages_json_and_csv(client: Any, scene: DashboardScene) -> None:
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         r = await client.get("/dashboards/export.csv?panel=nothing")
         assert r.status_code == 422
+        # one panel's JSON holds the numbers of its CSV
+        horrors = (await client.get("/dashboards/data?panel=horrors")).json()
+        ticks = _rows((await client.get("/dashboards/export.csv?panel=horrors")).text)
+        assert ticks[0][3:] == horrors["days"]
+        assert [[int(n) for n in row[3:]] for row in ticks[1:]] == [
+            row["daily"] for row in horrors["rows"]
+        ]
+        index = _rows((await client.get("/dashboards/export.csv?panel=index")).text)
+        assert [float(row[3]) if row[3] else None for row in index[1:]] == horrors["index"]
+        r = await client.get("/dashboards/data?panel=nothing")
+        assert r.status_code == 422
         plotly = await client.get("/static/plotly/plotly.min.js")
         assert plotly.status_code == 200 and len(plotly.content) > 1_000_000
         await login(client, org.users["staff"], org.password)
