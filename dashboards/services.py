@@ -99,7 +99,7 @@ def _describe(
     title, guidance = info.modes.get(mode, (mode, "")) if info and mode else (mode, "")
     if info is not None:
         importance, basis = float(info.importance), "definition"
-    else:  # a behaviour no version defines any more: what staff recorded stands in
+    else:  # no readable version defines the behaviour: what was recorded stands in
         importance, basis = severity_sum / count if count else 0.0, "severity"
     return _Source(
         key,
