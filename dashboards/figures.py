@@ -15,6 +15,13 @@ OTHER = "#98a2b3"
 LINE = "#0b6bcb"
 STAGE_COLOURS = ("#0b6bcb", "#b54708", "#067647", "#6941c6", "#c11574", "#475467")
 FONT = {"family": "system-ui, sans-serif", "size": 13}
+AXIS_LABEL = 28  # characters of a source's label on an axis (hover shows all of it)
+LEGEND_LABEL = 48
+
+
+def short(label: str, limit: int) -> str:
+    """``label`` cut to ``limit`` characters with an ellipsis, for axes and legends."""
+    return label if len(label) <= limit else label[: limit - 1].rstrip() + "…"
 
 
 def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
@@ -81,9 +88,18 @@ def pareto(p: Pareto) -> go.Figure:
             "ticksuffix": "%",
             "showgrid": False,
         },
-        xaxis={"tickangle": -30, "automargin": True},
+        xaxis={
+            "tickangle": -30,
+            "automargin": True,
+            "tickmode": "array",
+            "tickvals": labels,
+            "ticktext": [short(label, AXIS_LABEL) for label in labels],
+        },
     )
-    return _layout(fig, "Pareto: which few sources make most of the slips")
+    _layout(fig, "Pareto: which few sources make most of the slips", height=460)
+    fig.update_layout(legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02,
+                              "yanchor": "bottom"})  # fmt: skip
+    return fig
 
 
 def matrix(m: Matrix) -> go.Figure:
@@ -171,7 +187,14 @@ def horrors(h: Horrors) -> go.Figure:
     )
     fig.update_layout(
         # the heat-strip on top (worst source first), the index below it on the same days
-        yaxis={"domain": [0.45, 1.0], "autorange": "reversed", "automargin": True},
+        yaxis={
+            "domain": [0.45, 1.0],
+            "autorange": "reversed",
+            "automargin": True,
+            "tickmode": "array",
+            "tickvals": labels,
+            "ticktext": [short(label, AXIS_LABEL + 12) for label in labels],
+        },
         xaxis={"type": "category", "anchor": "y", "showticklabels": False},
         yaxis2={
             "domain": [0.0, 0.33],
@@ -193,14 +216,22 @@ def trends(t: Trends) -> go.Figure:
     """Weekly rate per 100 exposures (slips where there is no exposure) of the top
     sources; rising ones drawn thick and marked in the legend."""
     fig = go.Figure()
+    with_rates = [all(r is not None for r in row.rates) for row in t.rows]
+    unit = (
+        "slips per 100 due steps"
+        if all(with_rates)
+        else "slips"
+        if not any(with_rates)
+        else "slips per 100 due steps (or slips)"
+    )
     for i, row in enumerate(t.rows):
-        use_rates = all(r is not None for r in row.rates)
+        use_rates = with_rates[i]
         fig.add_trace(
             go.Scatter(
                 x=row.weeks,
                 y=row.rates if use_rates else row.counts,
                 name=("▲ " if row.rising else "")
-                + row.label
+                + short(row.label, LEGEND_LABEL)
                 + ("" if use_rates else " (slips: nothing due to divide by)"),
                 mode="lines+markers",
                 line={
@@ -212,9 +243,9 @@ def trends(t: Trends) -> go.Figure:
         )
     fig.update_layout(
         xaxis={"title": {"text": "week starting"}, "type": "category"},
-        yaxis={"title": {"text": "slips per 100 due steps"}, "rangemode": "tozero"},
+        yaxis={"title": {"text": unit}, "rangemode": "tozero"},
     )
-    return _layout(fig, "Weekly trend of the top sources (▲ rising)")
+    return _layout(fig, "Weekly trend of the top sources (▲ rising)", 380 + 24 * len(t.rows))
 
 
 def breakdown(b: Breakdowns, dimension: str) -> go.Figure:

@@ -61,6 +61,11 @@
   function draw(name, figure) {
     var target = document.getElementById("fig-" + name);
     if (!target || !figure) return;
+    // Responsive plots follow their box when the window resizes: give the box the
+    // figure's height, so only the width follows.
+    if (figure.layout && figure.layout.height) {
+      target.style.height = figure.layout.height + "px";
+    }
     var config = { displaylogo: false, responsive: true };
     window.Plotly.newPlot(target, figure.data, figure.layout, config);
   }

@@ -57,6 +57,17 @@ async def test_dashboard_draws_every_panel(
         ticks = await page.locator("#fig-pareto .y2tick text").all_text_contents()
         assert ticks == ["0%", "20%", "40%", "60%", "80%", "100%"]
         await page.screenshot(path=str(artifacts / "dashboards-all.png"), full_page=True)
+        # a resize (the full-page screenshot makes one) keeps every figure inside its box
+        await page.set_viewport_size({"width": 1000, "height": 700})
+        await page.wait_for_timeout(300)
+        spill = await page.evaluate(
+            """() => [...document.querySelectorAll('.figure')].map(f => {
+                 const svg = f.querySelector('svg.main-svg');
+                 return [f.id, f.getBoundingClientRect().height,
+                         svg ? svg.getBoundingClientRect().height : 0];
+               }).filter(([, box, drawn]) => drawn < 100 || drawn > box + 1)"""
+        )
+        assert spill == []
         # the filters are in the URL: one journey narrows every panel
         await page.select_option("select[name=journey]", "dash-walkin")
         await page.get_by_role("button", name="Show").click()
