@@ -32,10 +32,12 @@ from api.controllers.health import HealthController, MetricsController
 from api.controllers.identity import IdentityController
 from api.controllers.journeys import JourneyController
 from api.controllers.nudges import NudgeController
+from api.controllers.rankings import RankingController
 from api.controllers.slips import SlipController
 from api.controllers.webhooks import WebhookController
 from api.input_checks import CheckedRequest, RefuseNul
 from api.pages.auth import AccountPages, AuthPages
+from api.pages.dashboards import PLOTLY_DIR, DashboardPages
 from api.pages.outbox import OutboxPages
 from api.pages.staff import StaffPages
 from api.pages.unsubscribe import UnsubscribePages
@@ -126,13 +128,18 @@ def create_app(
         SlipController,
         NudgeController,
         WebhookController,
+        RankingController,
         AuthPages,
         AccountPages,
         StaffPages,
         OutboxPages,
         UnsubscribePages,
+        DashboardPages,
         create_static_files_router(
             path="/static", directories=[HERE / "static"], include_in_schema=False
+        ),
+        create_static_files_router(
+            path="/static/plotly", directories=[PLOTLY_DIR], include_in_schema=False
         ),
         create_static_files_router(
             path=SWAGGER, directories=[swagger_ui_bundle.swagger_ui_path], include_in_schema=False

@@ -27,6 +27,6 @@ def preparer(p: Principal, data: SlipIn) -> Callable[[], Awaitable[tuple[SlipOut
 
     async def prepare() -> tuple[SlipOut, NewRow]:
         slip = await writes.prepare_slip(p.tenant, slip_input(data), reporter_of(p))
-        return SlipOut.of(slip), writes.as_new_row(slip)
+        return SlipOut.of(slip, data.journey), writes.as_new_row(slip)
 
     return prepare

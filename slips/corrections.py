@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +11,7 @@ from uuid import UUID
 from core import clock
 from core.db import write_transaction
 from core.errors import FieldError
-from core.pagination import keyset, page
+from core.pagination import check_limit, decode_cursor, encode_cursor
 from core.tenancy import Tenant
 from journeys.tables import Journey
 from settings import get_settings
@@ -35,12 +36,33 @@ class SlipFilter:
     since: datetime | None = None
     until: datetime | None = None
     include_voided: bool = False
+    order: str = "-occurred_at"
+
+
+# ``order`` values: a column, newest first with a leading "-".
+ORDERS = ("-occurred_at", "occurred_at", "-created_at", "created_at")
+
+
+def _ordered(query: Any, order: str, cursor: str | None, limit: int) -> Any:
+    """Order by the chosen time column, then id, and start after ``cursor``."""
+    if order not in ORDERS:
+        raise SlipInvalid("invalid order", [FieldError("order", f"one of {', '.join(ORDERS)}")])
+    ascending = not order.startswith("-")
+    column = Slip.occurred_at if order.endswith("occurred_at") else Slip.created_at
+    if cursor:
+        stamp, row_id = decode_cursor(cursor)
+        if ascending:
+            after = (column > stamp) | ((column == stamp) & (Slip.id > row_id))
+        else:
+            after = (column < stamp) | ((column == stamp) & (Slip.id < row_id))
+        query = query.where(after)
+    return query.order_by(column, Slip.id, ascending=ascending).limit(check_limit(limit) + 1)
 
 
 async def list_slips(
     tenant: Tenant, f: SlipFilter, cursor: str | None, limit: int
 ) -> tuple[list[Slip], str | None]:
-    """Slips, oldest first, filtered, with a keyset cursor."""
+    """Slips, filtered, newest first by default (``order``), with a keyset cursor."""
     query = tenant.objects(Slip)
     if f.journey is not None:
         query = query.where(Slip.journey.key == f.journey)
@@ -70,8 +92,26 @@ async def list_slips(
         query = query.where(Slip.occurred_at < f.until)
     if not f.include_voided:
         query = query.where(Slip.voided_at.is_null())
-    rows = await keyset(query, Slip, cursor, limit)
-    return page(rows, limit)
+    rows = await _ordered(query, f.order, cursor, limit)
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    stamp = last.occurred_at if f.order.endswith("occurred_at") else last.created_at
+    return rows[:limit], encode_cursor(stamp, last.id)
+
+
+async def journey_keys(tenant: Tenant, slips: Iterable[Slip]) -> dict[UUID, str]:
+    """The keys of the slips' journeys, by journey id."""
+    ids = list({s.journey for s in slips})
+    if not ids:
+        return {}
+    rows = await tenant.select(Journey, Journey.id, Journey.key).where(Journey.id.is_in(ids))
+    return {r["id"]: r["key"] for r in rows}
+
+
+async def journey_key(tenant: Tenant, slip: Slip) -> str:
+    """The key of one slip's journey."""
+    return (await journey_keys(tenant, [slip]))[slip.journey]
 
 
 async def get_slip(tenant: Tenant, slip_id: UUID) -> Slip:

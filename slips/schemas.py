@@ -84,6 +84,7 @@ class SlipOut(msgspec.Struct):
 
     id: UUID
     journey_id: UUID
+    journey: str  # the journey's key
     behaviour: str
     failure_mode: str | None
     root_cause: str | None
@@ -106,12 +107,13 @@ class SlipOut(msgspec.Struct):
     key: str | None
 
     @classmethod
-    def of(cls, s: Slip | SlipRow) -> SlipOut:
-        """From a stored slip, or from a row just inserted (never voided)."""
+    def of(cls, s: Slip | SlipRow, journey_key: str) -> SlipOut:
+        """From a stored slip, or from a row just inserted (never voided), with its
+        journey's key."""
         voided_at, reason = (s.voided_at, s.void_reason) if isinstance(s, Slip) else (None, None)
         return cls(
-            s.id, s.journey, s.behaviour, s.failure_mode, s.root_cause, s.deficit, s.stage,
-            s.severity, s.source, s.customer, s.enrollment, s.step, s.reporter_user,
+            s.id, s.journey, journey_key, s.behaviour, s.failure_mode, s.root_cause, s.deficit,
+            s.stage, s.severity, s.source, s.customer, s.enrollment, s.step, s.reporter_user,
             s.reporter_key, s.site, s.channel, s.note, s.occurred_at, s.created_at,
             voided_at, reason, s.idempotency_key,
         )  # fmt: skip

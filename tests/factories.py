@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import subprocess
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -18,6 +19,8 @@ from hypothesis import strategies as st
 
 from coaching import dispatch
 from coaching.tables import Nudge
+from core import clock
+from dashboards.queries import Window
 from journeys import services as journeys
 from journeys.customers import records
 from journeys.customers.schemas import ConsentIn, CustomerIn
@@ -25,6 +28,7 @@ from journeys.definition import JourneyDefinition
 from journeys.enrollments import services as enrollments
 from journeys.tables import Customer
 from settings import Settings, get_settings
+from slips import corrections, validation, writes
 from tests.conftest import Org, slipguard_bin
 
 PROBLEM = "application/problem+json"
@@ -89,6 +93,107 @@ def journey(
         },
         JourneyDefinition,
     )
+
+
+# --- dashboards -----------------------------------------------------------------------------
+
+DASH_DOSE = """\
+key: dash-dose
+title: Dose diary
+behaviours:
+  - key: take-dose
+    title: Take the tablet
+    stage: post_encounter
+    importance: 9
+    schedule: {every: 1d, at: "08:00", from: start, for: 60d}
+    failure_modes:
+      - {key: forgot, title: Forgot, deficit: forgetfulness, guidance: Keep the box in sight.}
+      - {key: ran-out, deficit: financial, root_cause: process}
+  - key: bring-card
+    title: Bring the card
+    stage: pre_encounter
+    importance: 4
+    schedule: {once: "start + 30d"}
+"""
+
+DASH_WALK_IN = """\
+key: dash-walkin
+title: Walk-in desk
+behaviours:
+  - key: sign-in
+    title: Sign in at the desk
+    stage: encounter
+    importance: 3
+    schedule: {once: start}
+"""
+
+
+@dataclass
+class DashboardScene:
+    """An organisation with known slips and steps, and the 7-day window they fill."""
+
+    org: Org
+    window: Window
+
+
+async def log_slip(
+    org: Org,
+    journey: str,
+    behaviour: str,
+    at: datetime,
+    mode: str | None = None,
+    who: Any = None,
+    source: str = "staff",
+    site: str | None = None,
+) -> Any:
+    return await writes.record_slip(
+        org.tenant,
+        validation.SlipInput(
+            journey=journey,
+            behaviour=behaviour,
+            failure_mode=mode,
+            customer_id=who.id if who else None,
+            site=site,
+            occurred_at=at,
+        ),
+        validation.Reporter(),
+        source,  # type: ignore[arg-type]
+    )
+
+
+async def dashboard_scene(org: Org) -> DashboardScene:
+    """The dashboards' hand-counted scene (tests/integration/test_dashboards.py spells out
+    every number): three customers on a daily dose journey for 20 days, slips of five
+    sources in the last 7 days, one voided, three in the 7 days before, one just after."""
+
+    tenant = org.tenant
+    await journeys.load_journey(tenant, DASH_DOSE)
+    await journeys.load_journey(tenant, DASH_WALK_IN)
+    a, b, c = [await customer(org, tz="UTC") for _ in range(3)]
+    start = (clock.now() - timedelta(days=20)).isoformat()
+    for who in (a, b, c):
+        await enrollments.enroll(tenant, who.id, "dash-dose", {"start": start}, backfill=True)
+    t0 = clock.now()
+
+    def day(k: int) -> datetime:
+        """Day 6 - k of the window [t0 - 7 d, t0): k days and 3 hours before its end."""
+        return t0 - timedelta(days=k, hours=3)
+
+    for k, who in [(0, a), (1, a), (2, b), (3, c), (4, None), (4, None)]:
+        await log_slip(org, "dash-dose", "take-dose", day(k), "forgot", who)
+    for k in (1, 5):
+        await log_slip(org, "dash-dose", "take-dose", day(k), "ran-out", a, source="system")
+    await log_slip(org, "dash-dose", "take-dose", day(2), None, b)  # a single event
+    for k, who in [(0, a), (0, b), (6, None)]:
+        await log_slip(org, "dash-dose", "bring-card", day(k), None, who)
+    for _ in range(2):  # no steps, no enrollments: zero exposure
+        await log_slip(org, "dash-walkin", "sign-in", day(3), site="north")
+    voided = await log_slip(org, "dash-dose", "take-dose", day(1), "forgot", a)
+    await corrections.void_slip(tenant, voided.id, "logged twice", validation.Reporter(), True)
+    for k in (8, 9, 10):  # the previous equal period
+        await log_slip(org, "dash-dose", "take-dose", day(k), "forgot", b)
+    await log_slip(org, "dash-dose", "take-dose", t0 + timedelta(minutes=1), "forgot", b)  # after
+    return DashboardScene(org, Window(t0 - timedelta(days=7), t0))
 
 
 # --- customers ------------------------------------------------------------------------------

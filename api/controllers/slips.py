@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from litestar import Controller, Request, get, patch, post
@@ -30,6 +30,7 @@ from slips.schemas import (
 
 AnyRequest = Request[Any, Any, Any]
 BATCH_BODY_LIMIT = 4 * 1024 * 1024  # 1,000 items with long notes
+SlipOrder = Literal["-occurred_at", "occurred_at", "-created_at", "created_at"]
 
 
 class SlipController(Controller):
@@ -94,24 +95,29 @@ class SlipController(Controller):
         since: Instant = None,
         until: Instant = None,
         include_voided: FromQuery[bool] = False,
+        order: FromQuery[SlipOrder] = "-occurred_at",
         cursor: FromQuery[str | None] = None,
         limit: FromQuery[int] = 50,
     ) -> Page[SlipOut]:
-        """Slips, oldest first, filtered; voided slips only with include_voided=true."""
+        """Slips, filtered, newest first: ``order=-occurred_at`` is the default
+        (``occurred_at`` oldest first; ``-created_at`` / ``created_at`` by when they were
+        logged); voided slips only with include_voided=true."""
+        tenant = principal_of(request).tenant
         f = corrections.SlipFilter(
             journey, behaviour, failure_mode, root_cause, site, source, reporter_user,
             reporter_key, customer_id, instant(since, "since"), instant(until, "until"),
-            include_voided,
+            include_voided, order,
         )  # fmt: skip
-        items, next_cursor = await corrections.list_slips(
-            principal_of(request).tenant, f, cursor, limit
-        )
-        return Page(items=[SlipOut.of(s) for s in items], next_cursor=next_cursor)
+        items, next_cursor = await corrections.list_slips(tenant, f, cursor, limit)
+        keys = await corrections.journey_keys(tenant, items)
+        return Page(items=[SlipOut.of(s, keys[s.journey]) for s in items], next_cursor=next_cursor)
 
     @get("/{slip_id:uuid}", opt=requires("staff"))
     async def detail(self, request: AnyRequest, slip_id: FromPath[UUID]) -> SlipOut:
         """One slip."""
-        return SlipOut.of(await corrections.get_slip(principal_of(request).tenant, slip_id))
+        tenant = principal_of(request).tenant
+        slip = await corrections.get_slip(tenant, slip_id)
+        return SlipOut.of(slip, await corrections.journey_key(tenant, slip))
 
     @patch("/{slip_id:uuid}", opt=requires("staff") | may_answer(403, 404))
     async def correct(
@@ -122,7 +128,7 @@ class SlipController(Controller):
         slip = await corrections.correct_slip(
             p.tenant, slip_id, data.changes(), reporter_of(p), p.has_role("manager")
         )
-        return SlipOut.of(slip)
+        return SlipOut.of(slip, await corrections.journey_key(p.tenant, slip))
 
     @post("/{slip_id:uuid}/void", opt=requires("staff") | may_answer(403), status_code=200)
     async def void(
@@ -133,4 +139,4 @@ class SlipController(Controller):
         slip = await corrections.void_slip(
             p.tenant, slip_id, data.reason, reporter_of(p), p.has_role("manager")
         )
-        return SlipOut.of(slip)
+        return SlipOut.of(slip, await corrections.journey_key(p.tenant, slip))

@@ -19,6 +19,7 @@ from core.errors import (
 )
 
 AnyRequest = Request[Any, Any, Any]
+DASHBOARDS = "/dashboards"
 
 
 def safe_next(target: str | None) -> str:
@@ -85,7 +86,10 @@ class AuthPages(Controller):
         request.set_session(
             {SESSION_USER: str(principal.user_id), SESSION_VERSION: principal.session_version}
         )
-        return Redirect(safe_next(data.get("next")), status_code=303)
+        target = safe_next(data.get("next"))
+        if target == "/" and principal.has_role("manager"):
+            target = DASHBOARDS  # managers start where the rankings are
+        return Redirect(target, status_code=303)
 
     @post("/logout", status_code=303)
     async def logout(self, request: AnyRequest) -> Redirect:

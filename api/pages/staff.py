@@ -91,7 +91,7 @@ class StaffPages(Controller):
         """Void a slip the signed-in user logged (within the edit window)."""
         p = principal_of(request)
         slip = await corrections.void_slip(p.tenant, slip_id, UNDO_REASON, reporter_of(p), False)
-        return SlipOut.of(slip)
+        return SlipOut.of(slip, await corrections.journey_key(p.tenant, slip))
 
     @get("/customers")
     async def search_customers(self, request: AnyRequest, q: FromQuery[str] = "") -> CustomerHits:

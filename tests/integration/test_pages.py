@@ -27,7 +27,8 @@ async def test_login_home_and_logout(client: Any, org: Org) -> None:
         },
         follow_redirects=False,
     )
-    assert r.status_code == 303 and r.headers["location"] == "/"
+    # managers land on the dashboards; the home page's links stay one click away
+    assert r.status_code == 303 and r.headers["location"] == "/dashboards"
     home = await client.get("/")
     assert home.status_code == 200 and "Alpha Test" in home.text and "manager" in home.text
     r = await client.post(

@@ -229,7 +229,20 @@ async def test_list_filters_pagination_and_voiding(client: Any, meds: Org) -> No
         cursor = page["next_cursor"]
         if not cursor:
             break
-    assert seen == ids
+    assert seen == ids[::-1]  # newest first by default (order=-occurred_at)
+    assert page["items"][0]["journey"] == MEDS
+    oldest_first: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, "order": "occurred_at", **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/api/v1/slips", headers=staff, params=params)).json()
+        oldest_first += [s["id"] for s in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert oldest_first == ids
+    bad = await client.get("/api/v1/slips", headers=staff, params={"order": "severity"})
+    assert bad.status_code in (400, 422)
     r = await client.post(
         f"/api/v1/slips/{ids[0]}/void", headers=staff, json={"reason": "logged twice"}
     )

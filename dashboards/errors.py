@@ -1,0 +1,11 @@
+"""Errors of the dashboards context."""
+
+from core.errors import DomainError, Invalid
+
+
+class DashboardError(DomainError):
+    """Root of the dashboards context's errors."""
+
+
+class DashboardInvalid(Invalid, DashboardError):
+    """A filter or setting of a dashboard is not valid."""
