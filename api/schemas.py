@@ -47,9 +47,7 @@ ServiceSid = Annotated[str, documented(pattern="^(MG[0-9a-fA-F]{32})?$", maxLeng
 ContactPhone = Annotated[str, documented(pattern="^[^\\u0000]*$", maxLength=20)]
 ContactEmail = Annotated[
     str,
-    documented(
-        pattern="^([^@\\s\\u0000]{1,64}@[^@\\s\\u0000]+\\.[^@\\s\\u0000]+)?$", maxLength=254
-    ),
+    documented(pattern="^[^@\\s\\u0000]{1,64}@[^@\\s\\u0000]+\\.[^@\\s\\u0000]+$", maxLength=254),
 ]
 PostalAddress = Annotated[str, documented(pattern="^[^\\u0000]*$", maxLength=300)]
 
@@ -62,12 +60,12 @@ class OrganizationPatch(Input):
     sms_from: SmsFrom | msgspec.UnsetType = msgspec.UNSET
     messaging_service_sid: ServiceSid | msgspec.UnsetType = msgspec.UNSET
     contact_phone: ContactPhone | msgspec.UnsetType = msgspec.UNSET
-    contact_email: ContactEmail | msgspec.UnsetType = msgspec.UNSET
+    contact_email: ContactEmail | msgspec.UnsetType | None = msgspec.UNSET  # null clears
     postal_address: PostalAddress | msgspec.UnsetType = msgspec.UNSET
 
     def changes(self) -> dict[str, str]:
         return {
-            f: getattr(self, f)
+            f: getattr(self, f) or ""
             for f in self.__struct_fields__
             if getattr(self, f) is not msgspec.UNSET
         }

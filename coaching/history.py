@@ -38,8 +38,6 @@ def _check(f: NudgeFilter) -> None:
         for name, moment in (("since", f.since), ("until", f.until))
         if moment is not None and (moment.tzinfo is None or not clock.in_range(moment))
     ]
-    if not errors and f.since and f.until and f.since >= f.until:
-        errors.append(FieldError("until", "must be after since"))
     if errors:
         raise NudgeQueryInvalid("the filter is not valid", errors)
 

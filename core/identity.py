@@ -184,7 +184,7 @@ async def check_organization_fields(changes: dict[str, str]) -> dict[Any, Any]:
         elif field == "name" and not value:
             errors.append(FieldError(field, message))
         elif value and pattern is not None and not pattern.match(value):
-            errors.append(FieldError(field, f"must be {message}"))
+            errors.append(FieldError(field, f"must be {message} (or empty to clear it)"))
         else:
             values[column] = value
     if errors:
