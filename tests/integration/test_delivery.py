@@ -19,6 +19,7 @@ from coaching.channels.registry import Channels
 from coaching.channels.sms import TwilioSms
 from coaching.tables import Nudge
 from core.tables import Organization
+from journeys.customers import records
 from journeys.customers.consent import current_consent
 from settings import Secret, TwilioSettings
 from tests.conftest import Org
@@ -29,6 +30,7 @@ from tests.factories import (
     enroll_due,
     nudge_rows,
     sms_customer,
+    zone_at,
 )
 from tests.support.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 
@@ -259,3 +261,20 @@ async def test_metrics_show_delivery_figures_from_the_outbox(
     assert sent is not None and float(sent.group(1)) >= 3
     assert re.search(r'^slipguard_nudge_lateness_seconds\{quantile="0.99"\} \S+$', text, re.M)
     assert re.search(r"^slipguard_nudges_in_flight \S+$", text, re.M)
+
+
+async def test_a_customer_who_moves_is_messaged_by_their_new_local_time(
+    org: Org, fake: FakeTwilio
+) -> None:
+    """The step keeps the enrollment's timezone; the sending window follows the person."""
+    from journeys.customers.schemas import CustomerPatch
+
+    c = await sms_customer(org, hour=12)
+    eid, due = await enroll_due(org, c)
+    await records.update_customer(org.tenant, c.id, CustomerPatch(timezone=zone_at(3)))
+    (nudge_id,) = await claim_all(org, due)
+    assert await delivery.deliver(nudge_id, _channels(fake), delivery_settings()) == "held"
+    row = (await nudge_rows(eid))[0]
+    assert row["reason"] == "held_send_window" and row["due_at"] == due
+    assert row["send_after"].astimezone(ZoneInfo(zone_at(3))).hour == 8
+    assert fake.messages == []

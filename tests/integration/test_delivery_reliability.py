@@ -31,6 +31,7 @@ from journeys import services as journeys
 from journeys.customers import records
 from journeys.customers.schemas import ConsentIn, CustomerIn
 from journeys.enrollments import services as enrollments
+from journeys.tables import Customer
 from settings import BrokerSettings, get_settings
 from tests.conftest import Org, make_org, slipguard_bin
 from tests.factories import FROM, zone_at
@@ -123,8 +124,9 @@ def fake() -> Iterator[FakeTwilio]:
         yield server
 
 
-async def _plan(org: Org, customers: int) -> set[Any]:
-    """Customers (SMS consent, daytime) on BURST, all messages due now; returns their ids."""
+async def _plan(org: Org, customers: int, without_consent: int = 0) -> set[Any]:
+    """Customers (daytime; SMS consent except every ``without_consent``-th) on BURST, all
+    messages due now; returns the ids of the messages that may be sent."""
     await journeys.load_journey(org.tenant, BURST)
     grant = [ConsentIn("sms", "informational", "granted", "staff", "Texts")]
     start = datetime.now(UTC)
@@ -132,15 +134,30 @@ async def _plan(org: Org, customers: int) -> set[Any]:
         c = await records.create_customer(
             org.tenant,
             CustomerIn(
-                first_name=f"C{i}", phone=f"+1415555{i:04d}", timezone=zone_at(12), consent=grant
+                first_name=f"C{i}",
+                phone=f"+1415555{i:04d}",
+                timezone=zone_at(12),
+                consent=[] if without_consent and i % without_consent == 0 else grant,
             ),
         )
         # Due a moment after it is planned (a message is never planned in the past).
         start = datetime.now(UTC) + timedelta(seconds=2)
         await enrollments.enroll(org.tenant, c.id, "burst", {"start": start.isoformat()})
     await asyncio.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()))
-    rows = await Nudge.select(Nudge.id).where(Nudge.organization == org.id)
-    return {r["id"] for r in rows}
+    rows = await Nudge.select(Nudge.id, Nudge.customer).where(Nudge.organization == org.id)
+    silent = {c for c in await _silent(org)}
+    return {r["id"] for r in rows if r["customer"] not in silent}
+
+
+async def _silent(org: Org) -> set[Any]:
+    """Customers of ``org`` who never agreed to texts."""
+    from journeys.tables import ConsentRecord, Customer
+
+    agreed = await ConsentRecord.select(ConsentRecord.customer).where(
+        ConsentRecord.organization == org.id
+    )
+    everyone = await Customer.select(Customer.id).where(Customer.organization == org.id)
+    return {c["id"] for c in everyone} - {a["customer"] for a in agreed}
 
 
 async def _drive(org: Org, url: str, expected: int, fake: FakeTwilio, during: Any = None) -> None:
@@ -182,8 +199,8 @@ async def _drive(org: Org, url: str, expected: int, fake: FakeTwilio, during: An
 
 
 async def _exactly_once(org: Org, ids: set[Any], fake: FakeTwilio) -> None:
-    rows = await Nudge.select(Nudge.id, Nudge.status, Nudge.provider_id).where(
-        Nudge.organization == org.id
+    rows = await Nudge.select(Nudge.id, Nudge.status, Nudge.reason, Nudge.provider_id).where(
+        (Nudge.organization == org.id) & (Nudge.status != "suppressed")
     )
     assert {r["id"] for r in rows} == ids
     assert Counter(r["status"] for r in rows) == {"sent": len(ids)}
@@ -257,7 +274,7 @@ async def test_rate_limits_and_provider_errors_are_retried_until_all_are_deliver
 ) -> None:
     url = _broker("redis")
     org = await make_org("flaky")
-    ids = await _plan(org, 100)
+    ids = await _plan(org, 100, without_consent=10)  # one customer in ten never agreed
     # One in five requests rate-limited with Retry-After, one in twenty a server error.
     for n in range(len(ids)):
         if n % 5 == 0:
@@ -275,6 +292,15 @@ async def test_rate_limits_and_provider_errors_are_retried_until_all_are_deliver
     )
     assert len(retried) >= len(ids) // 5
     assert {r["error_code"] for r in retried} == {None}  # cleared once sent
+    # Nothing at all went to the customers who never agreed.
+    silent = await _silent(org)
+    assert len(silent) == 10
+    phones = {c.phone for c in await Customer.objects().where(Customer.id.is_in(list(silent)))}
+    assert not phones & {m.to for m in fake.messages}
+    suppressed = await Nudge.select(Nudge.reason).where(
+        (Nudge.organization == org.id) & (Nudge.status == "suppressed")
+    )
+    assert [r["reason"] for r in suppressed] == ["no_consent"] * 10 * PER_CUSTOMER
 
 
 async def test_two_worker_processes_keep_one_senders_pace(fake: FakeTwilio) -> None:
