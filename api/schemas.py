@@ -47,7 +47,7 @@ ServiceSid = Annotated[str, documented(pattern="^(MG[0-9a-fA-F]{32})?$", maxLeng
 ContactPhone = Annotated[str, documented(pattern="^[^\\u0000]*$", maxLength=20)]
 ContactEmail = Annotated[
     str,
-    documented(pattern="^[^@\\s\\u0000]{1,64}@[^@\\s\\u0000]+\\.[^@\\s\\u0000]+$", maxLength=254),
+    documented(pattern="^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$", maxLength=254),
 ]
 PostalAddress = Annotated[str, documented(pattern="^[^\\u0000]*$", maxLength=300)]
 

@@ -23,6 +23,14 @@ Priority = Literal["H", "M", "L"]
 AP_ORDER: dict[str, int] = {"H": 0, "M": 1, "L": 2}
 
 
+class DetectionStep(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A detection rating for sources whose share of slips found by the system itself is
+    at least ``at_least``."""
+
+    at_least: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+    rating: Rating
+
+
 class ActionPriorityConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """How ratings are derived and which Action Priority each (S, O, D) combination gets.
 
@@ -30,7 +38,7 @@ class ActionPriorityConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=T
     ``s``-th severity band and the ``o``-th occurrence band. ``occurrence_per_100`` lists
     the lowest rate per 100 exposures for occurrence 10, 9, … 2 (a lower positive rate is
     2; a source with no exposure to divide by is rated 10, the unknown assumed high).
-    ``detection`` lists ``[lowest share of slips detected automatically, rating]`` pairs,
+    ``detection`` lists the lowest share of slips detected automatically for each rating,
     first match wins.
     """
 
@@ -39,7 +47,7 @@ class ActionPriorityConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=T
     detection_bands: list[Band]
     table: list[list[str]]
     occurrence_per_100: Annotated[list[float], msgspec.Meta(min_length=9, max_length=9)]
-    detection: Annotated[list[tuple[float, Rating]], msgspec.Meta(min_length=1)]
+    detection: Annotated[list[DetectionStep], msgspec.Meta(min_length=1)]
 
 
 DEFAULT = ActionPriorityConfig(
@@ -58,7 +66,10 @@ DEFAULT = ActionPriorityConfig(
     occurrence_per_100=[10.0, 5.0, 2.0, 1.0, 0.2, 0.05, 0.01, 0.001, 0.0],
     # slips found by the system (missed steps) are caught early; those seen only by staff
     # or reported by customers were found late
-    detection=[(0.9, 3), (0.5, 5), (0.1, 6), (0.0, 7)],
+    detection=[
+        DetectionStep(at_least=share, rating=rating)
+        for share, rating in ((0.9, 3), (0.5, 5), (0.1, 6), (0.0, 7))
+    ],
 )
 
 
@@ -122,9 +133,9 @@ def occurrence(rate_per_100: float | None, config: ActionPriorityConfig = DEFAUL
 
 def detection(auto_share: float, config: ActionPriorityConfig = DEFAULT) -> int:
     """Detection 1-10 from the share of slips the system found by itself."""
-    for lowest, rating in config.detection:
-        if auto_share >= lowest:
-            return rating
+    for step in config.detection:
+        if auto_share >= step.at_least:
+            return step.rating
     return 10
 
 

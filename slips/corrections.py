@@ -49,7 +49,7 @@ def _ordered(query: Any, order: str, cursor: str | None, limit: int) -> Any:
         raise SlipInvalid("invalid order", [FieldError("order", f"one of {', '.join(ORDERS)}")])
     ascending = not order.startswith("-")
     column = Slip.occurred_at if order.endswith("occurred_at") else Slip.created_at
-    if cursor:
+    if cursor is not None:  # an empty cursor is not a position
         stamp, row_id = decode_cursor(cursor)
         if ascending:
             after = (column > stamp) | ((column == stamp) & (Slip.id > row_id))
