@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from core.identity import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from core.identity import CONTACT_EMAIL_PATTERN, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from core.schemas import Input
 from core.tables import ApiKey, Organization, StaffUser
 from journeys.customers.schemas import documented
@@ -47,7 +47,7 @@ ServiceSid = Annotated[str, documented(pattern="^(MG[0-9a-fA-F]{32})?$", maxLeng
 ContactPhone = Annotated[str, documented(pattern="^[^\\u0000]*$", maxLength=20)]
 ContactEmail = Annotated[
     str,
-    documented(pattern="^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$", maxLength=254),
+    documented(pattern=CONTACT_EMAIL_PATTERN, maxLength=254),
 ]
 PostalAddress = Annotated[str, documented(pattern="^[^\\u0000]*$", maxLength=300)]
 

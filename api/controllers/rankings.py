@@ -3,13 +3,13 @@ organisation's Action Priority table."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, get, put
 from litestar.params import FromQuery, JSONBody
 
 from api.auth import principal_of, requires
+from api.params import Instant, instant
 from dashboards import services
 from dashboards.priority import ActionPriorityConfig
 from dashboards.queries import Filters
@@ -29,8 +29,8 @@ class RankingController(Controller):
         self,
         request: AnyRequest,
         journey: FromQuery[str | None] = None,
-        since: FromQuery[datetime | None] = None,
-        until: FromQuery[datetime | None] = None,
+        since: Instant = None,
+        until: Instant = None,
         site: FromQuery[str | None] = None,
         stage: FromQuery[str | None] = None,
         by: FromQuery[RankBy] = "priority",
@@ -39,7 +39,7 @@ class RankingController(Controller):
         the last 30 days), ranked ``by`` priority (importance x slips per 100 due steps),
         count, or Action Priority then priority. Voided slips are left out; see
         docs/dashboards.md for every formula."""
-        window = services.window_of(since, until)
+        window = services.window_of(instant(since, "since"), instant(until, "until"))
         filters = Filters(journey=journey, site=site, stage=stage)
         return await services.ranking(principal_of(request).tenant, window, filters, by)
 
