@@ -32,3 +32,32 @@ async def test_staff_logs_in_on_a_phone(
     await page.wait_for_url(live_server.url + "/login")
     assert errors == []
     await context.close()
+
+
+async def test_a_user_changes_their_password_on_a_phone(
+    browser: Any, live_server: LiveServer, org: Org, artifacts: Path
+) -> None:
+    context = await browser.new_context(viewport={"width": 360, "height": 740})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await page.goto(live_server.url + "/login")
+    await page.get_by_label("Email").fill(org.users["manager"].email)
+    await page.get_by_label("Password").fill(org.password)
+    await page.get_by_role("button", name="Log in").click()
+    await page.wait_for_url(live_server.url + "/")
+    await page.get_by_role("link", name="Change your password").click()
+    await page.wait_for_url(live_server.url + "/account/password")
+    await page.get_by_label("Current password").fill(org.password)
+    await page.get_by_label("New password (at least 10 characters)").fill("a new passphrase 1")
+    await page.get_by_label("New password again").fill("a new passphrase 1")
+    await page.get_by_role("button", name="Change password").click()
+    await page.wait_for_url(live_server.url + "/account/password?done=true")
+    assert "has been changed" in await page.get_by_role("status").inner_text()
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+    await page.screenshot(path=str(artifacts / "password-changed-360.png"), full_page=True)
+    # Still logged in here.
+    await page.goto(live_server.url + "/")
+    assert "Alpha Test" in await page.locator("h1").inner_text()
+    assert errors == []
+    await context.close()
