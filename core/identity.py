@@ -150,9 +150,10 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-# Plain ASCII addresses (dot-atom mailbox, domain labels, a letters-only top level): what
-# every mail system and the schema's email format agree on; api.schemas states the same.
-CONTACT_EMAIL_PATTERN = rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$"
+# Plain ASCII addresses (a dot-atom mailbox of at most 64 characters, domain labels, a
+# letters-only top level): what every mail system and the schema's email format agree on;
+# api.schemas states the same pattern.
+CONTACT_EMAIL_PATTERN = rf"^(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$"
 _CONTACT_EMAIL = re.compile(CONTACT_EMAIL_PATTERN)
 # What an admin may change about their organisation: (column, check, message, limit).
 ORGANIZATION_FIELDS: dict[str, tuple[Any, re.Pattern[str] | None, str, int]] = {
