@@ -63,9 +63,9 @@ class OrganizationPatch(Input):
     contact_email: ContactEmail | msgspec.UnsetType | None = msgspec.UNSET  # null clears
     postal_address: PostalAddress | msgspec.UnsetType = msgspec.UNSET
 
-    def changes(self) -> dict[str, str]:
+    def changes(self) -> dict[str, str | None]:
         return {
-            f: getattr(self, f) or ""
+            f: getattr(self, f)
             for f in self.__struct_fields__
             if getattr(self, f) is not msgspec.UNSET
         }

@@ -12,7 +12,7 @@ import re
 import secrets
 import time
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -146,8 +146,9 @@ async def organization_by_id(org_id: UUID) -> Organization:
     return org
 
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+# Sender fields may be emptied (the deployment's default sender is then used).
+_E164 = re.compile(r"^(\+[1-9][0-9]{6,14})?$")
+_SERVICE_SID = re.compile(r"^(MG[0-9a-fA-F]{32})?$")
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 # Plain ASCII addresses (a dot-atom mailbox of at most 64 characters, domain labels, a
@@ -168,29 +169,34 @@ ORGANIZATION_FIELDS: dict[str, tuple[Any, re.Pattern[str] | None, str, int]] = {
 }  # fmt: skip
 
 
-async def update_organization(org_id: UUID, changes: dict[str, str]) -> Organization:
-    """Change the organisation's name, SMS sender and contact details; an empty value
-    clears an optional field (the deployment's default sender is then used)."""
+async def update_organization(org_id: UUID, changes: Mapping[str, str | None]) -> Organization:
+    """Change the organisation's name, SMS sender and contact details. An empty string
+    clears the sender fields (the deployment's default sender is then used) and the free
+    text ones; None clears any optional field (the contact email is cleared only so)."""
     values = await check_organization_fields(changes)
     if values:
         await Organization.update(values).where(Organization.id == org_id)
     return await organization_by_id(org_id)
 
 
-async def check_organization_fields(changes: dict[str, str]) -> dict[Any, Any]:
+async def check_organization_fields(changes: Mapping[str, str | None]) -> dict[Any, Any]:
     """The column values for ``changes``; raises naming every field that is wrong."""
     values: dict[Any, Any] = {}
     errors: list[FieldError] = []
     for field, raw in changes.items():
         column, pattern, message, limit = ORGANIZATION_FIELDS[field]
+        if raw is None and field != "name":
+            values[column] = ""
+            continue
+        raw = raw or ""
         # Free text is trimmed; a number, service id or address is taken exactly as given.
         value = raw.strip() if pattern is None else raw
         if "\x00" in value or len(value) > limit:
             errors.append(FieldError(field, f"at most {limit} characters, no NUL"))
         elif field == "name" and not value:
             errors.append(FieldError(field, message))
-        elif value and pattern is not None and not pattern.match(value):
-            errors.append(FieldError(field, f"must be {message} (or empty to clear it)"))
+        elif pattern is not None and not pattern.match(value):
+            errors.append(FieldError(field, f"must be {message}"))
         else:
             values[column] = value
     if errors:

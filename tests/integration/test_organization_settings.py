@@ -37,6 +37,15 @@ async def test_admin_sets_sender_and_contacts_others_cannot(client: Any, org: Or
         "/api/v1/organization", json={"sms_from": ""}, headers=org.auth("admin")
     )
     assert cleared.json()["sms_from"] == "" and cleared.json()["messaging_service_sid"] == SID
+    # The contact email is cleared with null; an empty string is not an address.
+    empty = await client.patch(
+        "/api/v1/organization", json={"contact_email": ""}, headers=org.auth("admin")
+    )
+    assert empty.status_code == 422
+    gone = await client.patch(
+        "/api/v1/organization", json={"contact_email": None}, headers=org.auth("admin")
+    )
+    assert gone.json()["contact_email"] == ""
 
 
 async def test_bad_values_name_their_fields_and_change_nothing(client: Any, org: Org) -> None:
