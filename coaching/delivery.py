@@ -142,6 +142,11 @@ async def deliver(
             return "held"
     else:
         slot = now
+    # Wait on the loop until just before the slot, then the last moment on the sending
+    # thread: a sending thread is never held up by another message's wait.
+    early = (slot - clock.now()).total_seconds() - 0.05
+    if early > 0:
+        await asyncio.sleep(early)
     loop = asyncio.get_running_loop()
     outcome = await loop.run_in_executor(_senders(), _send_at, channel, outgoing, slot)
     return await _record(nudge_id, outcome, channel.provider, outgoing, locale, now, settings)

