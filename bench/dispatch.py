@@ -4,6 +4,7 @@ fake Twilio on loopback, against raw ``messages.create`` calls measured in the s
 Usage::
 
     .venv/bin/python bench/dispatch.py [--messages 10000] [--spread 5000] [--future 100000]
+                                       [--over 100]
                                        [--threads 8] [--pg-server URL] [--redis URL]
 
 One run, all on 127.0.0.1:
@@ -16,9 +17,9 @@ One run, all on 127.0.0.1:
 3. starts ``slipguard scheduler`` (1 s interval) and ``slipguard worker --processes 1
    --threads T`` with Twilio pointed at the fake, and times the burst until every message
    is ``sent`` (messages/s), sampling the worker's RSS every second;
-4. enrolls ``--spread`` more customers whose messages fall due evenly over 50 seconds
-   (below capacity) and reports lateness (sent - due) p50/p99 — the figure a customer
-   notices;
+4. enrolls ``--spread`` more customers whose messages fall due evenly over ``--over``
+   seconds (keep it below the burst's capacity) and reports lateness (sent - due)
+   p50/p99, the figure a customer notices;
 5. the baseline: the same number of ``messages.create`` calls from a T-thread pool with
    the real SDK against the same fake.
 
@@ -289,10 +290,10 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> None:
         product_rate = len(burst) / seconds
         log(f"  burst: {product_rate:,.0f} messages/s")
 
-        log(f"{args.spread:,} messages due over 50 s …")
+        log(f"{args.spread:,} messages due over {args.over} s …")
         spread = await make_customers(org.id, args.spread, args.messages)
         start = datetime.now(UTC) + timedelta(seconds=300)
-        times = [start + timedelta(seconds=50 * i / len(spread)) for i in range(len(spread))]
+        times = [start + timedelta(seconds=args.over * i / len(spread)) for i in range(len(spread))]
         await enroll(tenant, spread, times)
         shift = datetime.now(UTC) + timedelta(seconds=3) - start
         from core.db import run_sql
@@ -300,7 +301,7 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> None:
         await run_sql(
             "UPDATE nudge SET due_at = due_at + {}, send_after = send_after + {} "
             "WHERE organization = {} AND status = 'scheduled' AND send_after < {}",
-            shift, shift, org.id, start + timedelta(seconds=60),
+            shift, shift, org.id, start + timedelta(seconds=args.over + 10),
         )  # fmt: skip
         await wait_sent(org.id, len(burst) + len(spread), timeout=600)
         rows = await run_sql(
@@ -323,7 +324,7 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> None:
         print(f"| raw: `messages.create`, {args.threads} threads | {raw_rate:,.0f} | 1.00x |")
         print()
         print(
-            f"| lateness, {len(spread):,} messages due over 50 s, "
+            f"| lateness, {len(spread):,} messages due over {args.over} s, "
             f"{args.future:,} future rows pending | seconds |"
         )
         print("|---|---|")
@@ -351,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--spread", type=int, default=5_000)
     parser.add_argument("--future", type=int, default=100_000)
+    parser.add_argument("--over", type=int, default=100, help="seconds the spread covers")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument(
         "--pg-server",
