@@ -45,7 +45,8 @@ async def test_a_user_changes_their_password_on_a_phone(
     await page.get_by_label("Email").fill(org.users["manager"].email)
     await page.get_by_label("Password").fill(org.password)
     await page.get_by_role("button", name="Log in").click()
-    await page.wait_for_url(live_server.url + "/")
+    await page.wait_for_url(live_server.url + "/dashboards")  # where managers start
+    await page.goto(live_server.url + "/")
     await page.get_by_role("link", name="Change your password").click()
     await page.wait_for_url(live_server.url + "/account/password")
     await page.get_by_label("Current password").fill(org.password)

@@ -10,6 +10,7 @@ shared test database belong to other tests).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import signal
@@ -109,11 +110,19 @@ class Workers:
         return _children(self.proc.pid)
 
     def stop(self) -> str:
+        """SIGTERM, and make sure no child outlives the test: a stray worker would take
+        the next test's messages from the shared broker."""
+        children = set(self.children())
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=30)
+            # Longer than the supervisor's own grace for its children (30 s).
+            self.proc.wait(timeout=45)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
+        for pid in children | set(_children(self.proc.pid)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         text = Path(self.log.name).read_text(errors="replace")
         Path(self.log.name).unlink(missing_ok=True)
         return text
