@@ -64,7 +64,9 @@ class SmtpEmail:
             return _by_code(exc.smtp_code)
         except (smtplib.SMTPException, OSError) as exc:
             return Transient("network", type(exc).__name__)
-        return Sent(str(mail["Message-ID"]).strip("<>"))
+        # The Message-ID carries the host name and can outgrow the provider id column; the
+        # message's own id names it uniquely (it is in the Message-ID too).
+        return Sent(f"smtp-{message.nudge_id}")
 
     def find_sent(self, message: Outgoing, since: datetime) -> str | None:
         # SMTP cannot be asked what it accepted: a lost outcome is sent again.

@@ -102,7 +102,8 @@ async def test_email_has_both_parts_footer_and_a_working_unsubscribe_link(
     assert m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert url in text and "Stop these emails" in html
     row = (await Nudge.select().where(Nudge.id == first))[0]
-    assert row["provider"] == "smtp" and row["provider_id"] and row["recipient"] == c.email
+    assert row["provider"] == "smtp" and row["provider_id"] == f"smtp-{first}"
+    assert str(first) in m["Message-ID"] and row["recipient"] == c.email
 
     # The link works with no session: GET asks, POST (or a mail client's one-click) does it.
     path = urlsplit(url).path
