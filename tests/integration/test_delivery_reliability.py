@@ -317,10 +317,11 @@ async def test_two_worker_processes_keep_one_senders_pace(fake: FakeTwilio) -> N
     url = _broker("redis")
     org = await make_org("pace")
     ids = await _plan(org, 15)
-    # The provider's limit for the sender, forgiving 50 ms of arrival noise: requests leave
+    # The provider's limit for the sender, forgiving 80 ms of arrival noise: requests leave
     # on their slots, but the first of each sending thread opens its connection and was
-    # measured arriving up to 45 ms late, which a millisecond-exact window would count.
-    fake.rate_limit(3, jitter=0.05)
+    # measured arriving up to 45 ms late on a quiet machine (more when the machine is
+    # busy), which a millisecond-exact window would count against the sender.
+    fake.rate_limit(3, jitter=0.08)
     workers = Workers(url, fake, processes=2, SLIPGUARD_SMS_RATE_PER_SENDER="3")
     try:
         await _drive(org, url, len(ids), fake)
