@@ -27,6 +27,7 @@ from coaching.decisions import Go, Snapshot, Stop, Wait, decide
 from coaching.tables import Nudge
 from core import clock
 from core.db import run_sql
+from core.ids import as_uuid
 from core.tenancy import Tenant
 from journeys import templates
 from journeys.customers.consent import LATEST_CONSENT_STATUS, add_consent
@@ -186,7 +187,7 @@ async def _context(nudge_id: UUID, now: datetime) -> Context | None:
     definition = None
     version = row["journey_version"]
     if version is not None:
-        version = version if isinstance(version, UUID) else UUID(str(version))
+        version = as_uuid(version)
         definition = cached(version)
         if definition is None:
             stored = await JourneyVersion.select(JourneyVersion.definition).where(
@@ -268,11 +269,10 @@ def _compose(ctx: Context, s: Snapshot, settings: Settings) -> tuple[Outgoing, s
     footer = " · ".join(
         p for p in (ctx["org_name"], ctx["postal_address"], ctx["contact_phone"]) if p
     )
-    nudge_id = ctx["id"] if isinstance(ctx["id"], UUID) else UUID(str(ctx["id"]))
+    nudge_id = as_uuid(ctx["id"])
     unsubscribe_url = None
     if ctx["channel"] == "email":
-        customer = ctx["customer"]
-        customer = customer if isinstance(customer, UUID) else UUID(str(customer))
+        customer = as_uuid(ctx["customer"])
         unsubscribe_url = unsubscribe.link(
             settings, unsubscribe.Target(customer, "email", ctx["purpose"])
         )

@@ -18,6 +18,7 @@ from piccolo.engine.postgres import PostgresEngine
 from coaching.delivery import OUTCOME_UNKNOWN
 from core import clock
 from core.db import engine, run_sql, write_transaction
+from core.ids import as_uuid
 
 log = logging.getLogger("slipguard.dispatch")
 
@@ -40,7 +41,7 @@ def _claim_sql(
 async def _claim(sql: str, args: list[object]) -> list[UUID]:
     async with write_transaction():
         rows = await run_sql(sql, *args)
-    return [r["id"] if isinstance(r["id"], UUID) else UUID(str(r["id"])) for r in rows]
+    return [as_uuid(r["id"]) for r in rows]
 
 
 async def claim_due(

@@ -8,11 +8,12 @@ back to the outbox for later. The same on any number of processes and machines.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from piccolo.engine.postgres import PostgresEngine
 
 from coaching.tables import SenderPace
+from core import clock
 from core.db import LoopPoolPostgresEngine, engine, run_sql, write_transaction
 from core.ids import new_id
 
@@ -43,7 +44,7 @@ async def reserve(
     if isinstance(eng, LoopPoolPostgresEngine):
         rows = await eng.fetch(_TAKE_PG, sender, now, interval, timedelta(seconds=max_wait))
         if rows:
-            return _utc(rows[0]["slot"]), True
+            return clock.as_utc(rows[0]["slot"]), True
     return await _reserve_locked(sender, now, interval, max_wait)
 
 
@@ -61,15 +62,10 @@ async def _reserve_locked(
                 SenderPace(id=new_id(), sender=sender, next_at=now)
             ).on_conflict(action="DO NOTHING")
             rows = await run_sql(query, sender)
-        slot = max(_utc(rows[0]["next_at"]), now)
+        slot = max(clock.as_utc(rows[0]["next_at"]), now)
         if (slot - now).total_seconds() > max_wait:
             return slot, False
         await run_sql(
             "UPDATE sender_pace SET next_at = {} WHERE sender = {}", slot + interval, sender
         )
     return slot, True
-
-
-def _utc(value: object) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

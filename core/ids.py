@@ -31,3 +31,8 @@ def new_id() -> UUID:
         # Popped from the end: reversed, so ids still come out in the order drawn.
         _id_pool.extend(pgproto.UUID(bytes(raw[i : i + 16])) for i in range(len(raw) - 16, -1, -16))
     return _id_pool.pop()
+
+
+def as_uuid(value: object) -> UUID:
+    """An id read back from either database as a UUID (SQLite hands ids back as text)."""
+    return value if isinstance(value, UUID) else UUID(str(value))
