@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 import msgspec
 from litestar import Request
 from litestar.exceptions import ClientException, HTTPException, ValidationException
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, Empty, Receive, Scope, Send
 
 from core.errors import FieldError, Invalid
 
@@ -134,16 +134,26 @@ def _strict(body: bytes, kind: Any) -> Any:
 class CheckedRequest(Request[Any, Any, Any]):
     """A request whose JSON body must say it is JSON and be valid JSON: a 415 or a 400
     with a problem body, never a 500 from the decoder; and a body a route declares as a
-    struct must match it strictly (a 422 naming the field)."""
+    struct must match it strictly (a 422 naming the field).
+
+    A struct body is decoded into its struct here, once: the framework's conversion of the
+    handler's arguments passes a value of the declared type through unchanged, so the
+    struct is not built (and its fields checked) a second time."""
 
     async def json(self) -> Any:
+        if self._json is not Empty:
+            return self._json
         kind = self.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind not in JSON_TYPES and not kind.endswith("+json"):
             raise UnsupportedMediaType(
                 f"send the body as JSON with Content-Type: application/json "
                 f"(got {kind or 'no content type'})"
             )
+        handler = self.scope.get("route_handler")
+        shape = _body_type(handler) if handler is not None else None
         try:
+            # Parsed untyped first, so a body that is not JSON at all is told so (400)
+            # before its shape is judged (422); the untyped parse is a small part of it.
             parsed = await super().json()
         except UnicodeDecodeError:
             raise ClientException("the body is not valid JSON: not UTF-8") from None
@@ -152,8 +162,7 @@ class CheckedRequest(Request[Any, Any, Any]):
         except ValueError as exc:  # msgspec.DecodeError among them
             reason = str(exc).split("\n")[0][:200]
             raise ClientException(f"the body is not valid JSON: {reason}") from None
-        handler = self.scope.get("route_handler")
-        shape = _body_type(handler) if handler is not None else None
-        if shape is not None:
-            _strict(await self.body(), shape)
-        return parsed
+        if shape is None:
+            return parsed
+        self._json = _strict(await self.body(), shape)
+        return self._json
