@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -221,6 +222,13 @@ async def _exactly_once(org: Org, ids: set[Any], fake: FakeTwilio) -> None:
     assert {r["provider_id"] for r in rows} == {m.sid for m in fake.messages}
 
 
+def _no_customer_data(log: str, fake: FakeTwilio) -> None:
+    """The workers logged their work by id, never a number or a text sent or looked up."""
+    assert "nudge_id" in log
+    assert not {m.to for m in fake.messages} & set(re.findall(r"\+\d{8,15}", log))
+    assert not [m.body for m in fake.messages if m.body in log]
+
+
 def _broker(kind: str) -> str:
     return require(redis_url if kind == "redis" else amqp_url)
 
@@ -236,7 +244,7 @@ async def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
     customers = 500 if get_settings().database.is_postgres else 125
     ids = await _plan(org, customers)
     assert len(ids) == customers * PER_CUSTOMER
-    workers = Workers(url, fake)
+    workers = Workers(url, fake, SLIPGUARD_LOG_LEVEL="INFO")
     killed: list[int] = []
 
     async def kill_once() -> None:
@@ -252,6 +260,7 @@ async def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
     assert killed, "the run ended before a worker could be killed"
     assert "SIGKILL" in output, output[-2000:]
     await _exactly_once(org, ids, fake)
+    _no_customer_data(output, fake)  # recovery looked messages up by number: not logged
 
 
 async def test_a_broker_that_forgets_its_queue_loses_nothing(fake: FakeTwilio) -> None:
@@ -291,12 +300,13 @@ async def test_rate_limits_and_provider_errors_are_retried_until_all_are_deliver
             fake.fail_next(429, 20429, retry_after=1)
         elif n % 20 == 1:
             fake.fail_next(500, 20500)
-    workers = Workers(url, fake, processes=1)
+    workers = Workers(url, fake, processes=1, SLIPGUARD_LOG_LEVEL="INFO")
     try:
         await _drive(org, url, len(ids), fake)
     finally:
-        workers.stop()
+        log = workers.stop()
     await _exactly_once(org, ids, fake)
+    _no_customer_data(log, fake)
     retried = await Nudge.select(Nudge.attempts, Nudge.error_code).where(
         (Nudge.organization == org.id) & (Nudge.attempts > 1)
     )
