@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 # Variables a template may use, with the sample values used to check length at load time.
@@ -49,9 +49,17 @@ def undeclared(text: str) -> set[str]:
     return meta.find_undeclared_variables(environment().parse(text))
 
 
+@lru_cache(maxsize=1024)
+def _compiled(text: str) -> Template:
+    """A template compiled once: compiling costs far more than rendering, and a journey's
+    few templates are rendered for every message (a compiled template is safe to share
+    between threads)."""
+    return environment().from_string(text)
+
+
 def render(text: str, values: Mapping[str, Any]) -> str:
     """Render a checked template."""
-    return environment().from_string(text).render(**values).strip()
+    return _compiled(text).render(**values).strip()
 
 
 __all__ = ["TemplateSyntaxError", "allowed_variables", "render", "undeclared"]
