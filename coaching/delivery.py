@@ -20,13 +20,15 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from piccolo.engine.postgres import PostgresEngine
+
 from coaching import pacing, unsubscribe
 from coaching.channels.base import Channel, Outcome, Outgoing, Permanent, Sender, Sent, Transient
 from coaching.channels.registry import Channels, channels_for
 from coaching.decisions import Go, Snapshot, Stop, Wait, decide
 from coaching.tables import Nudge
 from core import clock
-from core.db import run_sql
+from core.db import engine, run_sql
 from core.ids import as_uuid
 from core.tenancy import Tenant
 from journeys import templates
@@ -64,11 +66,11 @@ def default_channels() -> Channels:
 # Everything a send needs, in one statement: the message, its customer, organisation,
 # step, enrollment and journey version, the customer's latest consent for the message's
 # channel and purpose, and how many of their messages went out in the last 24 hours.
-_CONTEXT = f"""
-SELECT n.id, n.organization, n.customer, n.kind, n.channel, n.purpose, n.critical,
+_COLUMNS = f"""
+n.id, n.organization, n.customer, n.kind, n.channel, n.purpose, n.critical,
        n.template, n.unless_confirmed,
-       c.first_name, c.last_name, c.phone, c.email, c.locale, c.timezone,
-       c.send_window_start, c.send_window_end, c.erased_at,
+       c.id AS customer_found, c.first_name, c.last_name, c.phone, c.email, c.locale,
+       c.timezone, c.send_window_start, c.send_window_end, c.erased_at,
        o.name AS org_name, o.sms_from, o.messaging_service_sid, o.contact_phone,
        o.postal_address,
        s.status AS step_status, s.behaviour, s.due_at AS step_due_at,
@@ -76,13 +78,22 @@ SELECT n.id, n.organization, n.customer, n.kind, n.channel, n.purpose, n.critica
        e.journey_version,
        ({LATEST_CONSENT_STATUS}) AS consent_status,
        (SELECT COUNT(*) FROM nudge r WHERE r.customer = n.customer AND r.sent_at > {{}})
-         AS sent_last_day
-FROM nudge n
-JOIN customer c ON c.id = n.customer
-JOIN organization o ON o.id = n.organization
+         AS sent_last_day"""
+_JOINS = """
+LEFT JOIN customer c ON c.id = n.customer
+LEFT JOIN organization o ON o.id = n.organization
 LEFT JOIN step s ON s.id = n.step
-LEFT JOIN enrollment e ON e.id = n.enrollment
-WHERE n.id = {{}}
+LEFT JOIN enrollment e ON e.id = n.enrollment"""
+_CONTEXT = f"SELECT {_COLUMNS} FROM nudge n {_JOINS} WHERE n.id = {{}}"
+# PostgreSQL claims the row and reads everything its send depends on in one statement
+# (one round trip fewer per message on the worker's single event-loop thread). SQLite
+# cannot put an UPDATE in a WITH clause: there the claim and the read are two statements.
+_CLAIM_AND_CONTEXT = f"""
+WITH claimed AS (
+  UPDATE nudge SET status = 'sending', claimed_at = {{}}, updated_at = {{}}
+  WHERE id = {{}} AND status = 'queued' RETURNING *
+)
+SELECT n.reason AS claimed_reason, {_COLUMNS} FROM claimed n {_JOINS}
 """
 
 
@@ -103,12 +114,11 @@ async def deliver(
     """Carry out one queued message; returns what became of it (for logs and tests)."""
     settings = settings or get_settings()
     now = clock.now()
-    claimed = await run_sql(_CLAIM, now, now, nudge_id)
-    if not claimed:
+    claimed = await _claim(nudge_id, now)
+    if claimed is None:
         return "not_queued"
-    recovering = claimed[0]["reason"] == OUTCOME_UNKNOWN
+    recovering, ctx = claimed
     cap = settings.delivery.frequency_cap_per_day
-    ctx = await _context(nudge_id, now)
     if ctx is None:
         await _finish(nudge_id, "cancelled", "customer_missing")
         return "cancelled"
@@ -179,11 +189,30 @@ def _send_at(channel: Channel, outgoing: Outgoing, slot: datetime) -> Outcome:
     return channel.send(outgoing)
 
 
-async def _context(nudge_id: UUID, now: datetime) -> Context | None:
-    rows = await run_sql(_CONTEXT, now - timedelta(days=1), nudge_id)
-    if not rows:
+async def _claim(nudge_id: UUID, now: datetime) -> tuple[bool, Context | None] | None:
+    """Move the message from ``queued`` to ``sending`` and read its context: None when it
+    was not queued (another delivery has it), else whether this send recovers a lost
+    outcome, and the context (None when its customer is gone)."""
+    day_ago = now - timedelta(days=1)
+    if isinstance(engine(), PostgresEngine):
+        rows = await run_sql(_CLAIM_AND_CONTEXT, now, now, nudge_id, day_ago)
+        if not rows:
+            return None
+        row = dict(rows[0])
+        return row.pop("claimed_reason") == OUTCOME_UNKNOWN, await _context(row)
+    claimed = await run_sql(_CLAIM, now, now, nudge_id)
+    if not claimed:
         return None
-    row = dict(rows[0])
+    rows = await run_sql(_CONTEXT, day_ago, nudge_id)
+    return (
+        claimed[0]["reason"] == OUTCOME_UNKNOWN,
+        await _context(dict(rows[0])) if rows else None,
+    )
+
+
+async def _context(row: dict[str, Any]) -> Context | None:
+    if row["customer_found"] is None:
+        return None
     definition = None
     version = row["journey_version"]
     if version is not None:
