@@ -17,10 +17,10 @@ from core import clock
 from core.db import LoopPoolPostgresEngine, engine, run_sql, write_transaction
 from core.ids import new_id
 
-# Slots are spaced for 97% of the sender's limit: requests leave on their slot but reach
-# the provider a few milliseconds apart from it, and at exactly the limit the provider's
-# one-second window would see an occasional extra request (measured: 12 of 60 refused).
-HEADROOM = 0.97
+# Slots are spaced for 99% of the sender's limit: requests leave on their slot but reach
+# the provider a few milliseconds apart from it, and at exactly the limit a provider's
+# one-second window would now and then count one request too many.
+HEADROOM = 0.99
 
 
 # PostgreSQL takes a slot in one statement (the row lock lasts only that statement); an

@@ -343,6 +343,6 @@ async def test_two_worker_processes_keep_one_senders_pace(fake: FakeTwilio) -> N
     gaps = [round((b - a).total_seconds(), 3) for a, b in itertools.pairwise(times)]
     assert retried == 0, f"the provider answered 429: the pace was not kept (gaps {gaps})"
     rate = (len(times) - 1) / (times[-1] - times[0]).total_seconds()
-    # Never above the limit. Slots are spaced for 97% of it, and now and then a slot goes
-    # unused (measured 2.80-2.91 messages/s over 60), so the floor is 90%, not 95%.
-    assert 3 * 0.90 <= rate <= 3, (rate, gaps)
+    # Never above the limit, and within 5% of it (slots are spaced for 99% of it;
+    # measured 2.97-2.98 messages/s on a busy machine).
+    assert 3 * 0.95 <= rate <= 3, (rate, gaps)
