@@ -32,6 +32,7 @@ from coaching.broker import build_broker
 from coaching.tables import Nudge
 from journeys import services as journeys
 from journeys.customers import records
+from journeys.customers.consent import add_consent
 from journeys.customers.schemas import ConsentIn, CustomerIn
 from journeys.enrollments import services as enrollments
 from journeys.tables import Customer
@@ -171,13 +172,15 @@ async def _silent(org: Org) -> set[Any]:
     return {c["id"] for c in everyone} - {a["customer"] for a in agreed}
 
 
-async def _drive(org: Org, url: str, expected: int, fake: FakeTwilio, during: Any = None) -> None:
-    """Be the scheduler until every message of ``org`` is sent (or time runs out)."""
+async def _drive(
+    org: Org, url: str, expected: int, fake: FakeTwilio, during: Any = None, limit: float = 180
+) -> None:
+    """Be the scheduler until every message of ``org`` is sent (or ``limit`` s pass)."""
     from coaching.actors import send_nudge
 
     sender = build_broker(BrokerSettings(url=url, heartbeat_timeout_ms=2000))
     sender.declare_queue("nudges")
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + limit
     try:
         while time.monotonic() < deadline:
             now = datetime.now(UTC)
@@ -346,3 +349,64 @@ async def test_two_worker_processes_keep_one_senders_pace(fake: FakeTwilio) -> N
     # Never above the limit, and within 5% of it (slots are spaced for 99% of it;
     # measured 2.97-2.98 messages/s on a busy machine).
     assert 3 * 0.95 <= rate <= 3, (rate, gaps)
+
+
+async def test_at_scale_no_text_reaches_a_customer_without_sms_consent(fake: FakeTwilio) -> None:
+    """10,000 messages on PostgreSQL (1,000 on SQLite); one customer in ten may not be
+    texted, for each of the ways that can be true."""
+    url = _broker("redis")
+    org = await make_org("consent")
+    await journeys.load_journey(org.tenant, BURST)
+    customers = 2500 if get_settings().database.is_postgres else 250
+    texts = ConsentIn("sms", "informational", "granted", "staff", "Texts")
+    # Never asked; said yes then no; yes to marketing texts only; yes to emails only.
+    refusals: list[list[ConsentIn]] = [
+        [],
+        [texts],
+        [ConsentIn("sms", "marketing", "granted", "staff", "Offers")],
+        [ConsentIn("email", "informational", "granted", "staff", "Emails")],
+    ]
+    start = datetime.now(UTC) + timedelta(seconds=max(30, customers // 25))
+    silent: set[Any] = set()
+    numbers = iter(range(customers))
+
+    async def add() -> None:
+        for i in numbers:
+            refused = i % 10 == 0
+            c = await records.create_customer(
+                org.tenant,
+                CustomerIn(
+                    first_name=f"S{i}",
+                    phone=f"+1415556{i:04d}",
+                    email=f"s{i}@example.org",
+                    timezone=zone_at(12),
+                    consent=refusals[(i // 10) % 4] if refused else [texts],
+                ),
+            )
+            if refused:
+                silent.add(c.id)
+                if (i // 10) % 4 == 1:
+                    withdrawn = ConsentIn("sms", "informational", "revoked", "staff", "Texts")
+                    await add_consent(org.tenant, c.id, withdrawn)
+            await enrollments.enroll(org.tenant, c.id, "burst", {"start": start.isoformat()})
+
+    await asyncio.gather(*(add() for _ in range(8)))
+    assert datetime.now(UTC) < start, "planning took longer than the messages' lead time"
+    await asyncio.sleep((start - datetime.now(UTC)).total_seconds())
+    rows = await Nudge.select(Nudge.id, Nudge.customer).where(Nudge.organization == org.id)
+    assert len(rows) == customers * PER_CUSTOMER
+    ids = {r["id"] for r in rows if r["customer"] not in silent}
+    workers = Workers(url, fake)
+    try:
+        await _drive(org, url, len(ids), fake, limit=600)
+    finally:
+        workers.stop()
+    await _exactly_once(org, ids, fake)
+    phones = {c.phone for c in await Customer.objects().where(Customer.id.is_in(list(silent)))}
+    assert len(phones) == customers // 10
+    assert not phones & {m.to for m in fake.messages}
+    suppressed = await Nudge.select(Nudge.reason, Nudge.customer).where(
+        (Nudge.organization == org.id) & (Nudge.status == "suppressed")
+    )
+    assert {r["customer"] for r in suppressed} == silent
+    assert Counter(r["reason"] for r in suppressed) == {"no_consent": len(silent) * PER_CUSTOMER}
