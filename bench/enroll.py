@@ -91,9 +91,9 @@ STEP_COLUMNS = (
     "created_at",
 )
 NUDGE_COLUMNS = (
-    "id", "organization", "enrollment", "step", "position", "kind", "channel", "template",
-    "unless_confirmed", "due_at", "status", "reason", "attempts", "provider_id",
-    "created_at", "updated_at", "sent_at",
+    "id", "organization", "enrollment", "customer", "step", "position", "dedupe_key", "kind",
+    "channel", "purpose", "critical", "template", "unless_confirmed", "due_at", "send_after",
+    "status", "reason", "attempts", "provider_id", "created_at", "updated_at", "sent_at",
 )  # fmt: skip
 
 # The library journey's dose behaviour, without the taper: daily for 7 days.
