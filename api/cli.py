@@ -349,7 +349,13 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 @main.command()
 @click.option("--processes", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option("--threads", default=None, type=click.IntRange(1, 256), help="Threads per process.")
-def worker(processes: int, threads: int | None) -> None:
+@click.option(
+    "--metrics-port",
+    default=None,
+    type=click.IntRange(1, 65535),
+    help="Serve the workers' delivery metrics (summed over processes) on this port.",
+)
+def worker(processes: int, threads: int | None, metrics_port: int | None) -> None:
     """Run supervised Dramatiq worker processes (a child that dies is restarted)."""
     from coaching.supervisor import Supervisor, SupervisorConfig
     from core.logs import configure_logging
@@ -364,7 +370,23 @@ def worker(processes: int, threads: int | None) -> None:
         "coaching.worker",
         str(threads or settings.broker.worker_threads),
     ]
-    sys.exit(Supervisor(SupervisorConfig(command=command, processes=processes)).run())
+    env: dict[str, str] | None = None
+    stop_metrics = None
+    if metrics_port is not None:
+        from coaching.worker_metrics import serve_worker_metrics
+
+        host = settings.server.host
+        try:
+            env, stop_metrics = serve_worker_metrics(host, metrics_port)
+        except OSError as exc:
+            fail(f"--metrics-port {metrics_port}: cannot listen on {host}: {exc.strerror}", 2)
+        click.echo(f"worker metrics on http://{host}:{metrics_port}/metrics", err=True)
+    try:
+        code = Supervisor(SupervisorConfig(command=command, processes=processes, env=env)).run()
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
+    sys.exit(code)
 
 
 @main.command()

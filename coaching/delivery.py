@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from piccolo.engine.postgres import PostgresEngine
 
-from coaching import pacing, unsubscribe
+from coaching import instruments, pacing, unsubscribe
 from coaching.channels.base import Channel, Outcome, Outgoing, Permanent, Sender, Sent, Transient
 from coaching.channels.registry import Channels, channels_for
 from coaching.decisions import Go, Snapshot, Stop, Wait, decide
@@ -338,9 +338,16 @@ async def _record(
     """Write the outcome of a send (only onto a row still ``sending``: a row moved on by
     someone else is left alone)."""
     now = clock.now()
+    took = max(0.0, (now - started).total_seconds())
     if isinstance(outcome, Sent):
-        await _settle(nudge_id, now, provider, outgoing, locale, "sent", None, None,
-                      sent_at=now, provider_id=outcome.provider_id)  # fmt: skip
+        row = await _settle(nudge_id, now, provider, outgoing, locale, "sent", None, None,
+                            sent_at=now, provider_id=outcome.provider_id)  # fmt: skip
+        if row is not None:
+            channel = row["channel"]
+            instruments.SETTLED.labels(channel, "sent").inc()
+            instruments.SEND_TIME.labels(channel).observe(took)
+            late = (now - clock.as_utc(row["due_at"])).total_seconds()
+            instruments.LATENESS.labels(channel).observe(max(0.0, late))
         log.info(
             "message sent",
             extra={"nudge_id": str(nudge_id), "provider": provider,
@@ -351,7 +358,11 @@ async def _record(
         row = await _settle(nudge_id, now, provider, outgoing, locale, "scheduled",
                             "retrying", outcome.code)  # fmt: skip
         attempts = row["attempts"] if row else 0
-        if attempts >= settings.delivery.max_attempts:
+        exhausted = attempts >= settings.delivery.max_attempts
+        if row is not None:
+            instruments.SETTLED.labels(row["channel"], "failed" if exhausted else "retrying").inc()
+            instruments.SEND_TIME.labels(row["channel"]).observe(took)
+        if exhausted:
             await Nudge.update(
                 {Nudge.status: "failed", Nudge.reason: "exhausted", Nudge.updated_at: now}
             ).where((Nudge.id == nudge_id) & (Nudge.status == "scheduled"))
@@ -369,6 +380,9 @@ async def _record(
     assert isinstance(outcome, Permanent)
     row = await _settle(nudge_id, now, provider, outgoing, locale, "failed", outcome.reason,
                         outcome.code)  # fmt: skip
+    if row is not None:
+        instruments.SETTLED.labels(row["channel"], "failed").inc()
+        instruments.SEND_TIME.labels(row["channel"]).observe(took)
     if outcome.opted_out and row and row["customer"] is not None:
         await _record_opt_out(row, outcome)
     log.info(
@@ -381,7 +395,8 @@ async def _record(
 _SETTLE = (
     "UPDATE nudge SET status = {}, reason = {}, error_code = {}, attempts = attempts + 1, "
     "provider = {}, body = {}, locale = {}, recipient = {}, updated_at = {}{extra} "
-    "WHERE id = {} AND status = 'sending' RETURNING attempts, organization, customer, channel"
+    "WHERE id = {} AND status = 'sending' "
+    "RETURNING attempts, organization, customer, channel, due_at"
 )
 
 

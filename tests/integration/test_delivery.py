@@ -127,6 +127,36 @@ async def test_rate_limited_sends_are_retried_after_retry_after(org: Org, fake: 
     assert (await nudge_rows(eid))[0]["attempts"] == 2
 
 
+async def test_sends_are_counted_and_timed_for_prometheus(org: Org, fake: FakeTwilio) -> None:
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    names = {
+        "sent": ("slipguard_deliveries_total", {"channel": "sms", "outcome": "sent"}),
+        "retrying": ("slipguard_deliveries_total", {"channel": "sms", "outcome": "retrying"}),
+        "late": ("slipguard_delivery_lateness_seconds_count", {"channel": "sms"}),
+        "timed": ("slipguard_delivery_send_seconds_count", {"channel": "sms"}),
+    }
+    before = {k: sample(name, **labels) for k, (name, labels) in names.items()}
+    c = await sms_customer(org)
+    eid, due = await enroll_due(org, c)
+    (nudge_id,) = await claim_all(org, due)
+    fake.fail_next(500, 20500)
+    assert await delivery.deliver(nudge_id, _channels(fake), delivery_settings()) == "retrying"
+    row = (await nudge_rows(eid))[0]
+    assert await claim_all(org, row["send_after"]) == [nudge_id]
+    assert await delivery.deliver(nudge_id, _channels(fake), delivery_settings()) == "sent"
+    after = {k: sample(name, **labels) for k, (name, labels) in names.items()}
+    assert {k: after[k] - before[k] for k in names} == {
+        "sent": 1,
+        "retrying": 1,
+        "late": 1,  # only sent messages are late or on time
+        "timed": 2,  # every attempt that reached the provider
+    }
+
+
 async def test_too_many_transient_failures_end_in_failed_exhausted(
     org: Org, fake: FakeTwilio
 ) -> None:

@@ -81,7 +81,14 @@ def _children(pid: int) -> list[int]:
 class Workers:
     """``slipguard worker`` (supervised children) with Twilio pointed at the fake."""
 
-    def __init__(self, url: str, fake: FakeTwilio, processes: int = 2, **env: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        fake: FakeTwilio,
+        processes: int = 2,
+        args: tuple[str, ...] = (),
+        **env: str,
+    ) -> None:
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the child writes to it
             prefix="slipguard-delivery-", suffix=".log", delete=False
         )
@@ -101,7 +108,7 @@ class Workers:
             **env,
         }
         self.proc = subprocess.Popen(
-            [slipguard_bin(), "worker", "--processes", str(processes), "--threads", "8"],
+            [slipguard_bin(), "worker", "--processes", str(processes), "--threads", "8", *args],
             env=environment,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -410,3 +417,37 @@ async def test_at_scale_no_text_reaches_a_customer_without_sms_consent(fake: Fak
     )
     assert {r["customer"] for r in suppressed} == silent
     assert Counter(r["reason"] for r in suppressed) == {"no_consent": len(silent) * PER_CUSTOMER}
+
+
+async def test_worker_processes_report_their_sends_on_one_metrics_port(fake: FakeTwilio) -> None:
+    import httpx
+
+    from tests.support.services import free_port
+
+    url = _broker("redis")
+    org = await make_org("metrics")
+    ids = await _plan(org, 10)
+    port = free_port()
+    workers = Workers(url, fake, processes=2, args=("--metrics-port", str(port)))
+    try:
+        await _drive(org, url, len(ids), fake)
+        # Whichever child sent a message, the one port counts it.
+        text = ""
+        for _ in range(50):
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+                break
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    finally:
+        output = workers.stop()
+    await _exactly_once(org, ids, fake)
+    found = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("slipguard_deliver")
+    }
+    assert found.get('slipguard_deliveries_total{channel="sms",outcome="sent"}') == len(ids), text
+    assert found.get('slipguard_delivery_lateness_seconds_count{channel="sms"}') == len(ids)
+    assert found.get('slipguard_delivery_send_seconds_count{channel="sms"}') == len(ids)
+    assert f"worker metrics on http://127.0.0.1:{port}/metrics" in output
