@@ -392,6 +392,11 @@ def load_settings(
 WORKER_SLOT = PREFIX + "WORKER_SLOT"
 
 
+def environment_with(extra: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment plus ``extra``, for a child process."""
+    return {**os.environ, **extra}
+
+
 def worker_environment(slot: int, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a supervised worker child: this process's (or ``base``), plus
     its slot number, which the child reads back as ``broker.worker_slot``."""

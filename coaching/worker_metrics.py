@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
+
+from settings import environment_with
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -34,4 +35,4 @@ def serve_worker_metrics(host: str, port: int) -> tuple[dict[str, str], Callable
         thread.join(timeout=5)
         shutil.rmtree(directory, ignore_errors=True)
 
-    return {**os.environ, MULTIPROC_ENV: directory}, stop
+    return environment_with({MULTIPROC_ENV: directory}), stop

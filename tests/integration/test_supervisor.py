@@ -144,20 +144,21 @@ def test_crashing_child_restarts_with_growing_backoff(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="coaching.supervisor")
     config = make_config(
-        tmp_path, "crash", processes=1, restart_backoff_initial=0.1, restart_backoff_max=0.4
+        tmp_path, "crash", processes=1, restart_backoff_initial=0.3, restart_backoff_max=1.2
     )
     with supervising(config) as (supervisor, _):
-        found = wait_for(lambda: slots_started(tmp_path, 5), timeout=8)
+        found = wait_for(lambda: slots_started(tmp_path, 5), timeout=20)
         restarts = supervisor.restarts
 
     assert restarts >= 4
     assert {s.slot for s in found} == {0}
-    # Backoff delays run 0.1, 0.2, 0.4, 0.4 (capped); each interval also includes the
-    # child's start-up and up to one poll interval, which are roughly constant.
+    # Backoff delays run 0.3, 0.6, 1.2, 1.2 (capped); each interval also includes the
+    # child's start-up and up to one poll interval, which vary by a few hundred ms on a
+    # busy machine: the delays are long enough for their growth to show through that.
     gaps = [b.at - a.at for a, b in itertools.pairwise(found)][:4]
     assert gaps[0] < gaps[1] < gaps[2], gaps
-    assert gaps[2] - gaps[0] >= 0.2, gaps
-    assert gaps[3] < gaps[2] + 0.3, gaps  # capped: uncapped would add another 0.4 s
+    assert gaps[2] - gaps[0] >= 0.6, gaps
+    assert gaps[3] < gaps[2] + 0.9, gaps  # capped: uncapped would add another 1.2 s
     assert any("exited with exit code 3" in r.getMessage() for r in caplog.records)
 
 
