@@ -16,6 +16,11 @@ import dramatiq
 from core.logs import configure_logging
 from settings import get_settings
 
+# How long a stopping worker waits for the messages in hand: less than the supervisor's
+# 30 s grace, so it is never killed mid-shutdown. A send still unfinished is left claimed
+# and is recovered (looked up at the provider before any resend) like a crashed one.
+STOP_TIMEOUT_MS = 20_000
+
 
 def main(threads: int | None = None) -> int:
     """Run until signalled; returns the exit code."""
@@ -44,7 +49,7 @@ def main(threads: int | None = None) -> int:
         "worker started", extra={"queues": sorted(broker.get_declared_queues())}
     )
     stop.wait()
-    worker.stop()
+    worker.stop(timeout=STOP_TIMEOUT_MS)
     broker.close()
     return 0
 

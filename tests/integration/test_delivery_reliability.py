@@ -451,3 +451,35 @@ async def test_worker_processes_report_their_sends_on_one_metrics_port(fake: Fak
     assert found.get('slipguard_delivery_lateness_seconds_count{channel="sms"}') == len(ids)
     assert found.get('slipguard_delivery_send_seconds_count{channel="sms"}') == len(ids)
     assert f"worker metrics on http://127.0.0.1:{port}/metrics" in output
+
+
+async def test_a_worker_told_to_stop_mid_run_stops_in_time_and_loses_nothing(
+    fake: FakeTwilio,
+) -> None:
+    url = _broker("redis")
+    org = await make_org("stop")
+    ids = await _plan(org, 10)
+    # A slow sender: every thread holds a message waiting for its slot when told to stop.
+    paced = {"SLIPGUARD_SMS_RATE_PER_SENDER": "2"}
+    workers = Workers(url, fake, processes=1, **paced)
+
+    stopped: list[float] = []
+
+    async def stop_after_a_few() -> None:
+        nonlocal workers
+        if not stopped and len(fake.messages) >= 5:
+            started = time.monotonic()
+            output = workers.stop()
+            took = time.monotonic() - started
+            stopped.append(took)
+            # Inside the supervisor's 30 s grace: no child is killed mid-shutdown.
+            assert took < 28, f"stopping took {took:.1f} s"
+            assert "SIGKILL" not in output, output[-2000:]
+            workers = Workers(url, fake, processes=1, **paced)
+
+    try:
+        await _drive(org, url, len(ids), fake, stop_after_a_few)
+    finally:
+        workers.stop()
+    assert stopped, "the run ended before the worker could be stopped"
+    await _exactly_once(org, ids, fake)
