@@ -300,6 +300,53 @@ class FakeTwilio:
         except urllib.error.HTTPError as exc:
             return int(exc.code)
 
+    def post_inbound(
+        self,
+        url: str,
+        sender: str,
+        to: str,
+        body: str,
+        *,
+        messaging_service_sid: str | None = None,
+        sid: str | None = None,
+        tamper: bool = False,
+        signed: bool = True,
+    ) -> tuple[int, str]:
+        """POST a signed incoming-message webhook to ``url``, as Twilio does when a phone
+        texts one of the account's numbers; returns the receiver's status and body (TwiML).
+        ``tamper`` changes the text after signing; ``signed=False`` sends no signature."""
+        from twilio.request_validator import RequestValidator
+
+        sid = sid or "SM" + secrets.token_hex(16)
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "MessageSid": sid,
+            "SmsMessageSid": sid,
+            "SmsSid": sid,
+            "From": sender,
+            "To": to,
+            "Body": body,
+            "NumMedia": "0",
+            "NumSegments": str(num_segments(body)),
+        }
+        if messaging_service_sid is not None:
+            params["MessagingServiceSid"] = messaging_service_sid
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if signed:
+            signature = RequestValidator(self.auth_token).compute_signature(url, params)
+            headers["X-Twilio-Signature"] = signature
+        if tamper:
+            params["Body"] = body + " (changed)"
+        request = urllib.request.Request(
+            url, data=urlencode(params).encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:
+                return int(response.status), response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), exc.read().decode(errors="replace")
+
     def error_body(self, status: int, code: int, message: str | None = None) -> dict[str, Any]:
         """Twilio's JSON error document."""
         return {

@@ -111,7 +111,10 @@ def test_chinese_reply_words_are_accepted() -> None:
     ("words", "expected"),
     [
         ({"confirm": "DONE, " + full_width("STOP")}, "opt-out/help keyword"),
-        ({"confirm": "DONE, " + full_width("done")}, "is already used at behaviours[0].confirm.reply[0]"),
+        (
+            {"confirm": "DONE, " + full_width("done")},
+            "is already used at behaviours[0].confirm.reply[0]",
+        ),
         ({"visit": "done"}, "is already used at behaviours[0].confirm.reply[0]"),
         ({"confirm": "'2'"}, "digits alone are kept for numbered answers"),
         ({"confirm": "好了。"}, "is not one word of letters or digits"),
