@@ -312,3 +312,38 @@ async def test_a_shared_default_sender_matches_no_organisation(
     assert status == 200 and "<Message>" not in body
     assert await inbound_rows(org) == [] and await inbound_rows(other_org) == []
     assert await Nudge.count().where(Nudge.customer == c.id) == 0
+
+
+async def test_of_two_open_steps_the_most_recently_due_is_confirmed(org: Org) -> None:
+    from coaching import inbound
+    from settings import get_settings
+
+    to = await own_number(org)
+    c = await texting_customer(org)
+    await journeys.load_journey(org.tenant, DOSE)
+    steps = []
+    for minutes in (50, 10, -200):  # due 50 and 10 minutes ago, and in 200 minutes
+        start = (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+        done = await enrollments.enroll(
+            org.tenant, c.id, "dose-diary", {"start": start}, backfill=True
+        )
+        (step,) = await enrollments.steps_of(org.tenant, done.enrollment.id)
+        steps.append(step.id)
+    message = inbound.Inbound("SM" + secrets.token_hex(16), c.phone, to, "", "done")
+    handled = await inbound.receive(message, get_settings())
+    assert handled.outcome == "confirmed" and handled.reply is None
+    states = [(await enrollments.get_step(org.tenant, s)).status for s in steps]
+    assert states == ["pending", "done", "pending"]
+
+
+async def test_erasing_a_customer_blanks_their_replies(org: Org) -> None:
+    from coaching import inbound, privacy
+    from settings import get_settings
+
+    to = await own_number(org)
+    c = await texting_customer(org)
+    message = inbound.Inbound("SM" + secrets.token_hex(16), c.phone, to, "", "call me please")
+    assert (await inbound.receive(message, get_settings())).outcome == "unmatched"
+    await privacy.erase_customer(org.tenant, c.id)
+    (row,) = await inbound_rows(org)
+    assert (row["sender"], row["body"], row["customer"]) == (None, None, c.id)
