@@ -30,10 +30,12 @@ from journeys.customers.schemas import ConsentIn
 from journeys.definition import Behaviour, JourneyDefinition
 from journeys.enrollments.planning import OPEN
 from journeys.enrollments.services import complete_step
+from journeys.errors import StepClosed
 from journeys.replies import keyword_family, normalize
 from journeys.services import definitions_by_version
 from journeys.tables import ConsentRecord, Customer, Step
 from settings import Settings
+from slips.errors import SlipInvalid
 from slips.sources import match_failure_mode, record_customer_report
 
 log = logging.getLogger("slipguard.inbound")
@@ -237,18 +239,31 @@ async def _answer_or_confirm(
     if question is not None:
         mode = match_failure_mode(question.behaviour, message.body)
         if mode is not None:
-            slip = await record_customer_report(
-                tenant, question.customer, question.journey_key, question.behaviour.key,
-                message.body, step_id=question.step, channel="sms",
-                key=f"sms:{message.provider_id[:64]}", failure_mode=mode,
-            )  # fmt: skip
+            try:
+                slip = await record_customer_report(
+                    tenant, question.customer, question.journey_key, question.behaviour.key,
+                    message.body, step_id=question.step, channel="sms",
+                    key=f"sms:{message.provider_id[:64]}", failure_mode=mode,
+                )  # fmt: skip
+            except SlipInvalid:
+                # The journey changed since the question (the mode or behaviour is gone):
+                # a person reads the answer instead.
+                log.warning(
+                    "answer no longer fits its journey", extra={"question": str(question.nudge)}
+                )
+                record.question = question.nudge
+                return
             record.outcome, record.customer = "answer", question.customer
             record.question, record.step, record.slip = question.nudge, question.step, slip.id
             return
     step = await _step_confirmed_by(tenant, customers, normalize(message.body), now)
     if step is not None:
         step_id, customer = step
-        await complete_step(tenant, step_id, "sms", now)
+        try:
+            await complete_step(tenant, step_id, "sms", now)
+        except StepClosed:  # cancelled between the read and now: a person reads it
+            record.step = step_id
+            return
         record.outcome, record.step, record.customer = "confirmed", step_id, customer
     elif question is not None:
         record.question = question.nudge  # staff see which question it may answer
