@@ -150,8 +150,9 @@ async def test_stop_stops_even_a_claimed_message_and_start_resumes(
     c = await texting_customer(org)
     eid, due = await enroll_due(org, c)
     (claimed,) = await claim_all(org, due)  # queued for a worker already
-    status, body = fake.post_inbound(server.url + INBOUND, c.phone, to, " stop ")
+    status, body, content_type = fake.post_inbound(server.url + INBOUND, c.phone, to, " stop ")
     assert status == 200, body
+    assert content_type.startswith("text/xml")
     assert "<Message>" in body and "no more texts" in body and "START" in body
     consent = await current_consent(org.tenant, c.id)
     for purpose in ("informational", "marketing"):
@@ -163,7 +164,7 @@ async def test_stop_stops_even_a_claimed_message_and_start_resumes(
     assert (row["status"], row["reason"]) == ("suppressed", "no_consent")
     assert fake.messages == []
 
-    status, body = fake.post_inbound(server.url + INBOUND, c.phone, to, "Start")
+    status, body, _ = fake.post_inbound(server.url + INBOUND, c.phone, to, "Start")
     assert status == 200 and "texts are on again" in body
     consent = await current_consent(org.tenant, c.id)
     assert consent[("sms", "informational")].status == "granted"
@@ -179,7 +180,7 @@ async def test_help_answers_with_the_organisations_contact_details(
 ) -> None:
     to = await own_number(org)
     c = await texting_customer(org)
-    status, body = fake.post_inbound(server.url + INBOUND, c.phone, to, "help")
+    status, body, _ = fake.post_inbound(server.url + INBOUND, c.phone, to, "help")
     assert status == 200
     assert "+12025550100" in body and "desk@clinic.test" in body and "STOP" in body
     consent = await current_consent(org.tenant, c.id)
@@ -195,7 +196,7 @@ async def test_a_confirmation_word_completes_the_step_and_cancels_its_follow_up(
     eid, step = await enrolled_dose(org, c)
     follow_up = [r for r in await nudge_rows(eid) if r["unless_confirmed"]]
     assert [r["status"] for r in follow_up] == ["scheduled"]
-    status, body = fake.post_inbound(server.url + INBOUND, c.phone, to, word)
+    status, body, _ = fake.post_inbound(server.url + INBOUND, c.phone, to, word)
     assert status == 200 and "<Message>" not in body
     (s,) = await enrollments.steps_of(org.tenant, eid)
     assert (s.id, s.status, s.completed_via) == (step, "done", "sms")
@@ -227,7 +228,7 @@ async def test_a_numbered_answer_to_why_did_you_miss_is_a_customer_slip(
     assert fake.messages[-1].body.startswith("Why did you miss it?")
 
     sid = "SM" + secrets.token_hex(16)
-    status, body = fake.post_inbound(server.url + INBOUND, c.phone, to, " 2 ", sid=sid)
+    status, body, _ = fake.post_inbound(server.url + INBOUND, c.phone, to, " 2 ", sid=sid)
     assert status == 200 and "<Message>" not in body
     # Twilio repeating the same callback changes nothing.
     assert fake.post_inbound(server.url + INBOUND, c.phone, to, " 2 ", sid=sid)[0] == 200
@@ -249,7 +250,7 @@ async def test_an_unknown_number_lands_in_the_inbox_without_error(
 ) -> None:
     to = await own_number(org)
     stranger = number()
-    status, body = fake.post_inbound(server.url + INBOUND, stranger, to, "Who is this?")
+    status, body, _ = fake.post_inbound(server.url + INBOUND, stranger, to, "Who is this?")
     assert status == 200 and "<Message>" not in body
     (msg,) = await inbound_rows(org)
     assert (msg["outcome"], msg["needs_staff"], msg["customer"]) == ("unknown_sender", True, None)
@@ -291,7 +292,8 @@ async def test_unsigned_or_tampered_messages_are_refused(
     to = await own_number(org)
     c = await texting_customer(org)
     url = server.url + INBOUND
-    assert fake.post_inbound(url, c.phone, to, "STOP", signed=False)[0] == 403
+    unsigned = fake.post_inbound(url, c.phone, to, "STOP", signed=False)
+    assert unsigned.status == 403 and "problem+json" in unsigned.content_type
     assert fake.post_inbound(url, c.phone, to, "STOP", tamper=True)[0] == 403
     other = server.url.replace("127.0.0.1", "localhost") + INBOUND
     assert fake.post_inbound(other, c.phone, to, "STOP")[0] == 403
@@ -308,7 +310,7 @@ async def test_a_shared_default_sender_matches_no_organisation(
     it cannot say whose customer wrote, so nothing is touched."""
     c = await texting_customer(org)
     await texting_customer(other_org, c.phone)
-    status, body = fake.post_inbound(server.url + INBOUND, c.phone, DEFAULT_SENDER, "STOP")
+    status, body, _ = fake.post_inbound(server.url + INBOUND, c.phone, DEFAULT_SENDER, "STOP")
     assert status == 200 and "<Message>" not in body
     assert await inbound_rows(org) == [] and await inbound_rows(other_org) == []
     assert await Nudge.count().where(Nudge.customer == c.id) == 0

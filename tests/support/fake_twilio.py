@@ -23,7 +23,7 @@ from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from journeys.sms import segments
@@ -66,6 +66,14 @@ class SentMessage:
     messaging_service_sid: str | None
     received_at: datetime
     account_sid: str = DEFAULT_ACCOUNT_SID
+
+
+class InboundAnswer(NamedTuple):
+    """What a receiver answered an incoming-message webhook with."""
+
+    status: int
+    body: str
+    content_type: str
 
 
 @dataclass
@@ -311,9 +319,9 @@ class FakeTwilio:
         sid: str | None = None,
         tamper: bool = False,
         signed: bool = True,
-    ) -> tuple[int, str]:
+    ) -> InboundAnswer:
         """POST a signed incoming-message webhook to ``url``, as Twilio does when a phone
-        texts one of the account's numbers; returns the receiver's status and body (TwiML).
+        texts one of the account's numbers; returns the receiver's answer (TwiML).
         ``tamper`` changes the text after signing; ``signed=False`` sends no signature."""
         from twilio.request_validator import RequestValidator
 
@@ -343,9 +351,17 @@ class FakeTwilio:
         )
         try:
             with urllib.request.urlopen(request, timeout=20) as response:
-                return int(response.status), response.read().decode()
+                return InboundAnswer(
+                    int(response.status),
+                    response.read().decode(),
+                    response.headers.get("Content-Type", ""),
+                )
         except urllib.error.HTTPError as exc:
-            return int(exc.code), exc.read().decode(errors="replace")
+            return InboundAnswer(
+                int(exc.code),
+                exc.read().decode(errors="replace"),
+                exc.headers.get("Content-Type", ""),
+            )
 
     def error_body(self, status: int, code: int, message: str | None = None) -> dict[str, Any]:
         """Twilio's JSON error document."""
