@@ -136,7 +136,8 @@ async def receive(message: Inbound, settings: Settings) -> Handled:
     if org is None:
         log.info("inbound message for no organisation", extra={"sid": message.provider_id[:40]})
         return Handled("no_organization")
-    if await InboundMessage.exists().where(InboundMessage.provider_id == message.provider_id):
+    sid = message.provider_id[:64]
+    if await InboundMessage.exists().where(InboundMessage.provider_id == sid):
         return Handled("duplicate")
     tenant = Tenant(as_uuid(org["id"]))
     customers = await tenant.select(Customer, Customer.id, Customer.locale).where(
@@ -149,7 +150,7 @@ async def receive(message: Inbound, settings: Settings) -> Handled:
         InboundMessage,
         id=new_id(),
         customer=ids[0] if ids else None,
-        provider_id=message.provider_id[:64],
+        provider_id=sid,
         sender=message.sender[:64],
         recipient=message.to[:64],
         body=message.body,
