@@ -30,6 +30,7 @@ from api.controllers.customers import CustomerController
 from api.controllers.enrollments import EnrollmentController
 from api.controllers.health import HealthController, MetricsController
 from api.controllers.identity import IdentityController
+from api.controllers.inbox import InboxController
 from api.controllers.journeys import JourneyController
 from api.controllers.nudges import NudgeController
 from api.controllers.rankings import RankingController
@@ -127,6 +128,7 @@ def create_app(
         EnrollmentController,
         SlipController,
         NudgeController,
+        InboxController,
         WebhookController,
         RankingController,
         AuthPages,

@@ -27,3 +27,7 @@ class UnsubscribeInvalid(CoachingError):
 
     kind = "not_found"
     title = "Link not valid"
+
+
+class InboxItemNotFound(NotFound, CoachingError):
+    """No such inbox item in the organisation."""

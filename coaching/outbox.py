@@ -119,6 +119,47 @@ def plan_step(
     return skipped
 
 
+async def plan_message(
+    tenant: Tenant,
+    *,
+    customer: UUID,
+    dedupe_key: str,
+    kind: str,
+    channel: str,
+    template: str,
+    due_at: datetime,
+    step: UUID | None = None,
+    enrollment: UUID | None = None,
+    purpose: str = STEP_PURPOSE,
+    critical: bool = False,
+) -> UUID | None:
+    """Write one message no behaviour's ``nudges`` list plans (a "why did you miss?"
+    question, a recovery message), once per cause: returns its id, or None when a message
+    with that ``dedupe_key`` already exists."""
+    now = clock.now()
+    row = tenant.new(
+        Nudge,
+        id=new_id(),
+        enrollment=enrollment,
+        customer=customer,
+        step=step,
+        position=0,
+        dedupe_key=dedupe_key,
+        kind=kind,
+        channel=channel,
+        purpose=purpose,
+        critical=critical,
+        template=template,
+        due_at=due_at,
+        send_after=due_at,
+        status=SCHEDULED,
+        created_at=now,
+        updated_at=now,
+    )
+    written = await Nudge.insert(row).on_conflict(action="DO NOTHING").returning(Nudge.id)
+    return row.id if written else None
+
+
 def _of_enrollments(tenant: Tenant, ids: list[UUID]) -> Any:
     """Messages of these enrollments, found through their steps (the indexes on the step's
     enrollment and on the message's step serve it; ``nudge.enrollment`` has none)."""

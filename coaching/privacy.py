@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from coaching import outbox
+from coaching import inbound, outbox
 from core import clock
 from core.db import write_transaction
 from core.tenancy import Tenant
@@ -55,6 +55,7 @@ async def erase_customer(tenant: Tenant, customer_id: UUID) -> Erasure:
             tenant, erased.enrollment_ids, "customer_erased", moment
         )
         await outbox.forget_contents(tenant, customer_id, moment)
+        await inbound.forget_inbound(tenant, customer_id)
     return Erasure(
         await get_customer(tenant, customer_id),
         erased.enrollments_cancelled,

@@ -111,3 +111,28 @@ class ErasureOut(msgspec.Struct):
             e.nudges_cancelled,
             e.consent_records_kept,
         )
+
+
+class InboxItemOut(msgspec.Struct):
+    """A text no rule could act on, for staff to read: from an unknown number
+    (``unknown_sender``) or a customer's words that were no keyword, confirmation or
+    answer (``unmatched``). ``question_id``: the "why did you miss?" message it may answer."""
+
+    id: UUID
+    received_at: datetime
+    customer_id: UUID | None
+    sender: str | None  # masked to its last digits; None after erasure
+    body: str | None  # None after erasure
+    outcome: str
+    question_id: UUID | None
+    status: str  # open | closed
+    closed_at: datetime | None
+    closed_by: UUID | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> InboxItemOut:
+        return cls(
+            row["id"], row["received_at"], row["customer"], mask(row["sender"]), row["body"],
+            row["outcome"], row["question"], "closed" if row["closed_at"] else "open",
+            row["closed_at"], row["closed_by"],
+        )  # fmt: skip

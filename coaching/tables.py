@@ -13,6 +13,7 @@ from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from core.tables import Organization
 from journeys.tables import Step
 
 
@@ -91,3 +92,30 @@ class WorkerHeartbeat(Table):
     worker = Varchar(length=128, unique=True)
     token = Varchar(length=64, default="")
     seen_at = Timestamptz(default=TimestamptzNow())
+
+
+class InboundMessage(Table):
+    """A text a customer (or anyone) sent to an organisation's number, and what it was
+    taken for. Those no rule could act on are the staff inbox (``needs_staff``) until
+    someone closes them. ``provider_id`` is unique: a callback Twilio repeats is one
+    message."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(
+        references=Organization, null=False, on_delete=OnDelete.cascade, index=True
+    )
+    customer = UUID(null=True, default=None)  # the sender, when a customer has that number
+    provider_id = Varchar(length=64, unique=True)
+    sender = Varchar(length=64, null=True, default=None)  # blanked by erasure
+    recipient = Varchar(length=64, default="")  # the organisation's number it was sent to
+    body = Text(null=True, default=None)  # blanked by erasure
+    # stop | start | help | confirmed | answer | unmatched | unknown_sender
+    outcome = Varchar(length=16)
+    step = UUID(null=True, default=None)  # the step a confirmation completed
+    question = UUID(null=True, default=None)  # the "why did you miss?" message answered
+    slip = UUID(null=True, default=None)  # the slip an answer recorded
+    needs_staff = Boolean(default=False)
+    closed_at = Timestamptz(null=True, default=None)
+    closed_by = UUID(null=True, default=None)  # the staff user who closed it
+    received_at = Timestamptz(default=TimestamptzNow())
+    created_at = Timestamptz(default=TimestamptzNow())

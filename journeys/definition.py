@@ -27,7 +27,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from core.errors import FieldError
-from journeys import templates
+from journeys import replies, templates
 from journeys.durations import SyntaxProblem, parse_duration, parse_offset, parse_time
 from journeys.errors import DefinitionInvalid
 from journeys.sms import segments
@@ -41,16 +41,19 @@ Name = Annotated[
 ]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# One word in any script. The pattern (the same in Python and in editors' JavaScript)
+# refuses spaces and ASCII punctuation; the meaning pass then checks each character is a
+# letter or digit (``journeys.replies.is_word``), which no portable pattern can say.
 Keyword = Annotated[
     str,
-    msgspec.Meta(pattern=r"^[A-Za-z0-9]{1,20}$", description="one word of 1-20 letters and digits"),
+    msgspec.Meta(
+        pattern=r"^[^\s!-/:-@\[-`{-~]{1,20}$",
+        description="one word of 1-20 letters or digits, in any script (e.g. DONE, 好了)",
+    ),
 ]
 
 # Twilio and carriers act on these themselves; a journey may not claim them for confirmations.
-RESERVED_KEYWORDS = {
-    "STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "REVOKE", "OPTOUT", "CANCEL",
-    "START", "YES", "UNSTOP", "HELP", "INFO",
-}  # fmt: skip
+RESERVED_KEYWORDS = {w.upper() for w in replies.RESERVED}
 MAX_SMS_SEGMENTS = 3
 
 
@@ -402,6 +405,7 @@ class _Checker:
                 )
         self._unique("behaviours", [b.key for b in d.behaviours], suffix=".key")
         used_templates: dict[str, list[tuple[str, str]]] = {}
+        journey_words: list[tuple[str, str]] = []
         for i, b in enumerate(d.behaviours):
             here = f"behaviours[{i}]"
             if b.stage not in d.stages:
@@ -422,7 +426,7 @@ class _Checker:
                 keywords += [
                     (f"{here}.failure_modes[{j}].reply[{k}]", w) for k, w in enumerate(mode.reply)
                 ]
-            self._keywords(keywords)
+            journey_words += keywords
             for j, nudge in enumerate(b.nudges):
                 where = f"{here}.nudges[{j}]"
                 self._nudge_offset(f"{where}.at", nudge.at)
@@ -439,6 +443,7 @@ class _Checker:
                     )
                 else:
                     used_templates.setdefault(nudge.template, []).append((where, nudge.channel))
+        self._keywords(journey_words)
         self._templates(used_templates)
 
     def _unique(self, path: str, values: list[str], suffix: str = "") -> None:
@@ -541,18 +546,25 @@ class _Checker:
             )
 
     def _keywords(self, keywords: list[tuple[str, str]]) -> None:
+        """Reply words: letters or digits, not carrier keywords, and unique in the whole
+        journey after normalisation (``ok``, ``OK`` and a full-width OK are one word),
+        so a reply points at exactly one behaviour."""
         seen: dict[str, str] = {}
         for path, word in keywords:
-            upper = word.upper()
-            if upper in RESERVED_KEYWORDS:
+            same = replies.normalize(word)
+            if word.isdecimal():
+                self.error(path, f"{word!r}: digits alone are kept for numbered answers")
+            elif not replies.is_word(word):
+                self.error(path, f"{word!r} is not one word of letters or digits")
+            elif replies.is_reserved(word):
                 self.error(
                     path,
                     f"{word!r} is an opt-out/help keyword carriers handle themselves;"
                     " choose another word",
                 )
-            elif upper in seen:
-                self.error(path, f"{word!r} is already used at {seen[upper]}")
-            seen.setdefault(upper, path)
+            elif same in seen:
+                self.error(path, f"{word!r} is already used at {seen[same]}")
+            seen.setdefault(same, path)
 
     def _templates(self, used: dict[str, list[tuple[str, str]]]) -> None:
         d = self.d

@@ -14,12 +14,14 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from litestar.response.base import ASGIResponse
 
 from api.auth import principal_of, requires
 from api.responses import create_once
 from api.slip_intake import preparer, reporter_of
+from coaching import inbound
+from coaching.schemas import InboxItemOut
 from journeys.customers import records as customers
 from journeys.tables import Customer
 from slips import corrections
@@ -27,6 +29,7 @@ from slips import stats as slip_stats
 from slips.schemas import SlipIn, SlipOut
 
 AnyRequest = Request[Any, Any, Any]
+INBOX_PAGE = 100
 SEARCH_LIMIT = 8
 SEARCH_MIN_CHARS = 2
 UNDO_REASON = "undone by reporter"
@@ -103,3 +106,34 @@ class StaffPages(Controller):
             principal_of(request).tenant, term, limit=SEARCH_LIMIT
         )
         return CustomerHits(items=[CustomerHit.of(c) for c in found])
+
+    @get("/inbox")
+    async def inbox(self, request: AnyRequest, closed: FromQuery[int] = 0) -> Template:
+        """Texts no rule could act on, oldest first, each with a one-tap close."""
+        principal = principal_of(request)
+        rows, more = await inbound.list_inbox(principal.tenant, "open", limit=INBOX_PAGE)
+        items = [InboxItemOut.of(r) for r in rows]
+        ids = {i.customer_id for i in items if i.customer_id}
+        names: dict[UUID, str] = {}
+        if ids:
+            for c in await principal.tenant.select(
+                Customer, Customer.id, Customer.first_name, Customer.last_name
+            ).where(Customer.id.is_in(list(ids))):
+                names[c["id"]] = f"{c['first_name']} {c['last_name']}".strip() or "Customer"
+        return Template(
+            "inbox.html",
+            context={
+                "principal": principal,
+                "items": items,
+                "names": names,
+                "more": more is not None,
+                "closed": closed == 1,
+            },
+        )
+
+    @post("/inbox/{item_id:uuid}/close", status_code=303)
+    async def close_inbox_item(self, request: AnyRequest, item_id: FromPath[UUID]) -> Redirect:
+        """Close one inbox item (a plain form post: works without JavaScript)."""
+        p = principal_of(request)
+        await inbound.close_item(p.tenant, item_id, p.user_id)
+        return Redirect("/staff/inbox?closed=1", status_code=303)

@@ -34,6 +34,7 @@ OBJECTS: dict[str, Callable[[Org], Any]] = {
     "step_id": lambda org: org.extra["step_id"],
     "slip_id": lambda org: org.extra["slip_id"],
     "nudge_id": lambda org: org.extra["nudge_id"],
+    "item_id": lambda org: org.extra["inbox_item_id"],
 }
 
 # Bodies that pass validation, so a route cannot answer 422 before it checks ownership.
@@ -72,7 +73,16 @@ async def populate(org: Org) -> None:
 
     nudge = await Nudge.select(Nudge.id).where(Nudge.enrollment == done.enrollment.id).first()
     assert nudge is not None
+    from coaching.tables import InboundMessage
+    from core.ids import new_id
+
+    item = tenant.new(
+        InboundMessage, id=new_id(), provider_id="SM" + uuid.uuid4().hex, sender="+14155550199",
+        body="who is this?", outcome="unknown_sender", needs_staff=True,
+    )  # fmt: skip
+    await item.save()
     org.extra.update(
+        inbox_item_id=item.id,
         nudge_id=nudge["id"],
         slip_id=slip.id,
         customer_id=customer.id,
@@ -212,10 +222,21 @@ async def test_public_routes_check_their_own_credential(app: Any, client: Any, o
     public = [
         (m, p) for m, p in page_routes_all(app) if p.startswith(("/webhooks/", "/unsubscribe/"))
     ]
-    assert {p for _, p in public} == {"/webhooks/twilio/status", "/unsubscribe/{token:str}"}
+    assert {p for _, p in public} == {
+        "/webhooks/twilio/status",
+        "/webhooks/twilio/inbound",
+        "/unsubscribe/{token:str}",
+    }
     for headers in ({}, org.auth("admin")):
         r = await client.post(
             "/webhooks/twilio/status", data={"MessageSid": "SM1", "MessageStatus": "delivered"},
+            headers=headers,
+        )  # fmt: skip
+        assert r.status_code == 403, r.text
+        r = await client.post(
+            "/webhooks/twilio/inbound",
+            data={"MessageSid": "SM1", "From": "+14155550199", "To": "+15005550006",
+                  "Body": "STOP"},
             headers=headers,
         )  # fmt: skip
         assert r.status_code == 403, r.text

@@ -23,7 +23,7 @@ from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from journeys.sms import segments
@@ -66,6 +66,14 @@ class SentMessage:
     messaging_service_sid: str | None
     received_at: datetime
     account_sid: str = DEFAULT_ACCOUNT_SID
+
+
+class InboundAnswer(NamedTuple):
+    """What a receiver answered an incoming-message webhook with."""
+
+    status: int
+    body: str
+    content_type: str
 
 
 @dataclass
@@ -299,6 +307,61 @@ class FakeTwilio:
                 return int(response.status)
         except urllib.error.HTTPError as exc:
             return int(exc.code)
+
+    def post_inbound(
+        self,
+        url: str,
+        sender: str,
+        to: str,
+        body: str,
+        *,
+        messaging_service_sid: str | None = None,
+        sid: str | None = None,
+        tamper: bool = False,
+        signed: bool = True,
+    ) -> InboundAnswer:
+        """POST a signed incoming-message webhook to ``url``, as Twilio does when a phone
+        texts one of the account's numbers; returns the receiver's answer (TwiML).
+        ``tamper`` changes the text after signing; ``signed=False`` sends no signature."""
+        from twilio.request_validator import RequestValidator
+
+        sid = sid or "SM" + secrets.token_hex(16)
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "MessageSid": sid,
+            "SmsMessageSid": sid,
+            "SmsSid": sid,
+            "From": sender,
+            "To": to,
+            "Body": body,
+            "NumMedia": "0",
+            "NumSegments": str(num_segments(body)),
+        }
+        if messaging_service_sid is not None:
+            params["MessagingServiceSid"] = messaging_service_sid
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if signed:
+            signature = RequestValidator(self.auth_token).compute_signature(url, params)
+            headers["X-Twilio-Signature"] = signature
+        if tamper:
+            params["Body"] = body + " (changed)"
+        request = urllib.request.Request(
+            url, data=urlencode(params).encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:
+                return InboundAnswer(
+                    int(response.status),
+                    response.read().decode(),
+                    response.headers.get("Content-Type", ""),
+                )
+        except urllib.error.HTTPError as exc:
+            return InboundAnswer(
+                int(exc.code),
+                exc.read().decode(errors="replace"),
+                exc.headers.get("Content-Type", ""),
+            )
 
     def error_body(self, status: int, code: int, message: str | None = None) -> dict[str, Any]:
         """Twilio's JSON error document."""
