@@ -26,6 +26,7 @@ from litestar.template.config import TemplateConfig
 
 from api import observability, openapi
 from api.auth import LOGIN_PATHS, PUBLIC_PATHS, AuthMiddleware, LoginRequired
+from api.controllers.countermeasures import CountermeasureController
 from api.controllers.customers import CustomerController
 from api.controllers.enrollments import EnrollmentController
 from api.controllers.health import HealthController, MetricsController
@@ -129,6 +130,7 @@ def create_app(
         NudgeController,
         WebhookController,
         RankingController,
+        CountermeasureController,
         AuthPages,
         AccountPages,
         StaffPages,
