@@ -135,7 +135,7 @@ async def test_before_after_matches_the_exact_interval(client: Any, org: Org) ->
 
 
 async def test_single_event_and_zero_exposure(client: Any, org: Org) -> None:
-    day, starts_at = await scene(org)
+    day, _ = await scene(org)
     manager = org.auth("manager")
     base = {"journey": "dash-dose", "behaviour": "take-dose", "start_date": day.isoformat()}
     # 'ran-out': one slip before, none after
