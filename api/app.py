@@ -38,6 +38,7 @@ from api.controllers.slips import SlipController
 from api.controllers.webhooks import WebhookController
 from api.input_checks import CheckedRequest, RefuseNul
 from api.pages.auth import AccountPages, AuthPages
+from api.pages.dashboard_panels import PanelPages
 from api.pages.dashboards import PLOTLY_DIR, DashboardPages
 from api.pages.outbox import OutboxPages
 from api.pages.staff import StaffPages
@@ -137,6 +138,7 @@ def create_app(
         OutboxPages,
         UnsubscribePages,
         DashboardPages,
+        PanelPages,
         create_static_files_router(
             path="/static", directories=[HERE / "static"], include_in_schema=False
         ),

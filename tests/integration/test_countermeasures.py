@@ -5,6 +5,8 @@ terms, not with the code's beta function), the verdict, and another organisation
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -18,6 +20,7 @@ from journeys import services as journeys
 from journeys.enrollments import services as enrollments
 from tests.conftest import Org, make_org
 from tests.factories import DASH_DOSE, DASH_WALK_IN, customer, log_slip
+from tests.integration.test_dashboards import login
 
 CUSTOMERS = 2
 BEFORE, AFTER = 6, 2
@@ -209,3 +212,68 @@ async def test_owner_shows_in_the_ranking(client: Any, org: Org) -> None:
     )
     assert cleared.status_code == 200
     assert (await client.get("/api/v1/rankings/owners", headers=manager)).json()["items"] == []
+
+
+async def test_page_forms_json_csv_and_another_organisation(client: Any, org: Org) -> None:
+    day, _ = await scene(org)
+    await login(client, org.users["manager"], org.password)
+    try:
+        page = await client.get("/dashboards/countermeasures")
+        assert page.status_code == 200 and "No countermeasures yet" in page.text
+        token = client.cookies.get("slipguard_csrf", "")
+        form = {
+            "_csrf_token": token,
+            "source": "dash-dose|take-dose|forgot",
+            "strategy": "reminder",
+            "start_date": day.isoformat(),
+            "owner": "Desk lead",
+        }
+        r = await client.post("/dashboards/countermeasures", data=form, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        bad = await client.post(
+            "/dashboards/countermeasures", data={**form, "strategy": "luck"}, follow_redirects=False
+        )
+        assert bad.status_code == 422 and "Not saved" in bad.text
+        r = await client.post(
+            "/dashboards/owners",
+            data={"_csrf_token": token, "source": "dash-dose|take-dose|", "owner": "Pharmacist"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        page = await client.get("/dashboards/countermeasures")
+        assert "Pharmacist" in page.text and "Desk lead" in page.text
+        data = (await client.get("/dashboards/countermeasures/data")).json()
+        [item] = data["items"]
+        bars = data["figures"]["before_after"]["data"]
+        assert [t["name"] for t in bars] == ["before", "after"]
+        assert bars[0]["y"] == [item["effect"]["before_rate"]]
+        exported = (await client.get("/dashboards/countermeasures/export.csv")).text
+        rows = list(csv.reader(io.StringIO(exported)))
+        assert float(rows[1][rows[0].index("after_rate")]) == pytest.approx(bars[1]["y"][0])
+        r = await client.post(
+            f"/dashboards/countermeasures/{item['id']}/end",
+            data={"_csrf_token": token},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        other = await make_org("eta")
+        await login(client, other.users["manager"], other.password)
+        texts = [
+            (await client.get(path)).text
+            for path in (
+                "/dashboards/countermeasures",
+                "/dashboards/countermeasures/data",
+                "/dashboards/countermeasures/export.csv",
+            )
+        ]
+        for text in texts:
+            assert "Desk lead" not in text and "Pharmacist" not in text and item["id"] not in text
+        token = client.cookies.get("slipguard_csrf", "")
+        r = await client.post(
+            f"/dashboards/countermeasures/{item['id']}/end",
+            data={"_csrf_token": token},
+            follow_redirects=False,
+        )
+        assert r.status_code == 404
+    finally:
+        client.cookies.clear()
