@@ -34,12 +34,14 @@ OBJECTS: dict[str, Callable[[Org], Any]] = {
     "step_id": lambda org: org.extra["step_id"],
     "slip_id": lambda org: org.extra["slip_id"],
     "nudge_id": lambda org: org.extra["nudge_id"],
+    "countermeasure_id": lambda org: org.extra["countermeasure_id"],
 }
 
 # Bodies that pass validation, so a route cannot answer 422 before it checks ownership.
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/slips/{slip_id:uuid}/void"): {"reason": "probe"},
     ("PATCH", "/api/v1/slips/{slip_id:uuid}"): {"note": "probe"},
+    ("POST", "/api/v1/countermeasures/{countermeasure_id:uuid}/end"): {},
     ("POST", "/api/v1/customers/{customer_id:uuid}/consents"): {
         "channel": "sms",
         "purpose": "informational",
@@ -72,7 +74,24 @@ async def populate(org: Org) -> None:
 
     nudge = await Nudge.select(Nudge.id).where(Nudge.enrollment == done.enrollment.id).first()
     assert nudge is not None
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from dashboards import countermeasures
+    from dashboards.measure_schemas import CountermeasureIn
+
+    measure = await countermeasures.create(
+        tenant,
+        CountermeasureIn(
+            journey="tenancy-check",
+            behaviour="check-in",
+            strategy="signage",
+            start_date=date(2020, 1, 1),
+        ),
+        ZoneInfo("UTC"),
+    )
     org.extra.update(
+        countermeasure_id=measure.id,
         nudge_id=nudge["id"],
         slip_id=slip.id,
         customer_id=customer.id,
