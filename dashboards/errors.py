@@ -13,3 +13,7 @@ class DashboardInvalid(Invalid, DashboardError):
 
 class CountermeasureNotFound(NotFound, DashboardError):
     """No countermeasure with this id in the organisation."""
+
+
+class SourceJourneyNotFound(NotFound, DashboardError):
+    """An error source names a journey the organisation does not have."""

@@ -10,21 +10,20 @@ from core.errors import FieldError
 from core.ids import as_uuid
 from core.tenancy import Tenant
 from dashboards import queries
-from dashboards.errors import DashboardInvalid
+from dashboards.errors import DashboardInvalid, SourceJourneyNotFound
 from dashboards.measure_schemas import OwnerIn, OwnerOut, SourceRef
 from dashboards.queries import SourceKey
 from dashboards.tables import SourceOwner
 
 
 async def resolve(tenant: Tenant, ref: SourceRef) -> SourceKey:
-    """The source key for a reference by keys; the journey must be the organisation's and
-    the behaviour (and failure mode, when named) defined in one of its versions."""
+    """The source key for a reference by keys; the journey must be the organisation's
+    (else not found) and the behaviour (and failure mode, when named) defined in one of
+    its versions (else invalid)."""
     journeys = await queries.journeys(tenant)
     found = [(jid, j) for jid, j in journeys.items() if j.key == ref.journey]
     if not found:
-        raise DashboardInvalid(
-            "unknown journey", [FieldError("journey", f"no journey {ref.journey!r}")]
-        )
+        raise SourceJourneyNotFound(f"journey {ref.journey!r} not found")
     journey_id, info = found[0]
     behaviour = info.behaviours.get(ref.behaviour)
     if behaviour is None:

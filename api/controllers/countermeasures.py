@@ -33,7 +33,7 @@ class CountermeasureController(Controller):
 
     @post(
         "/",
-        opt=requires("manager"),
+        opt=requires("manager") | may_answer(404),
         responses={201: ResponseSpec(CountermeasureOut, description="The countermeasure")},
     )
     async def create(self, request: AnyRequest, data: JSONBody[CountermeasureIn]) -> ASGIResponse:

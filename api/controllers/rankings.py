@@ -9,6 +9,7 @@ from litestar import Controller, Request, get, put
 from litestar.params import FromQuery, JSONBody
 
 from api.auth import principal_of, requires
+from api.openapi import may_answer
 from api.params import Instant, instant
 from dashboards import owners, services
 from dashboards.measure_schemas import OwnerIn, OwnerOut, Owners
@@ -49,7 +50,7 @@ class RankingController(Controller):
         """Who answers for each error source, where a manager has said."""
         return Owners(items=await owners.list_owners(principal_of(request).tenant))
 
-    @put("/owners", opt=requires("manager"))
+    @put("/owners", opt=requires("manager") | may_answer(404))
     async def set_owner(self, request: AnyRequest, data: JSONBody[OwnerIn]) -> OwnerOut | None:
         """Set who answers for one error source (journey, behaviour, failure mode; a null
         failure mode is the slips logged without one); a null ``owner`` clears it."""

@@ -182,6 +182,12 @@ async def test_single_event_and_zero_exposure(client: Any, org: Org) -> None:
         r = await client.post("/api/v1/countermeasures", headers=manager, json=wrong)
         assert r.status_code in (400, 422), r.text
         assert field in r.text
+    r = await client.post(
+        "/api/v1/countermeasures",
+        headers=manager,
+        json={**base, "journey": "nowhere", "strategy": "education"},
+    )
+    assert r.status_code == 404
     staff = await client.get("/api/v1/countermeasures", headers=org.auth("staff"))
     assert staff.status_code == 403
 
