@@ -49,7 +49,7 @@ def effectiveness(e: Effectiveness, measure: str = "completion") -> go.Figure:
         yaxis={"title": {"text": f"% {what}"}, "range": [0, 100]},
         xaxis={"type": "category"},
     )
-    return _layout(fig, f"Nudged against holdout: % {what} (95% Wilson interval)", 380)
+    return _layout(fig, f"% {what}: nudged, holdout", 380)
 
 
 def statuses(o: Operations) -> go.Figure:
@@ -99,7 +99,7 @@ def fatigue(o: Operations) -> go.Figure:
         xaxis={"type": "category", "title": {"text": "messages in the last 365 days"}},
         yaxis={"title": {"text": "customers"}, "rangemode": "tozero"},
     )
-    return _layout(fig, f"Messages per customer per year (red: {o.fatigue_threshold} or more)", 340)
+    return _layout(fig, f"Messages a year (red: {o.fatigue_threshold}+)", 340)
 
 
 def standards(s: Standards) -> go.Figure:

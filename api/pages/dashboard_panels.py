@@ -44,7 +44,8 @@ async def source_choices(tenant: Tenant) -> list[tuple[str, str]]:
         for b_key, b in j.behaviours.items():
             for mode in (None, *b.modes):
                 value = "|".join((j.key, b_key, mode or ""))
-                out.append((value, countermeasures.source_label((jid, b_key, mode), found)))
+                label = countermeasures.source_label((jid, b_key, mode), found)
+                out.append((value, label if mode else f"{label}, no failure mode recorded"))
     return out
 
 
