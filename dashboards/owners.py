@@ -55,20 +55,25 @@ async def set_owner(tenant: Tenant, data: OwnerIn) -> OwnerOut | None:
         if data.owner is None:
             await tenant.delete(SourceOwner).where(_where(key))
             return None
-        updated = await (
-            tenant.update(SourceOwner, {SourceOwner.owner: data.owner, SourceOwner.updated_at: now})
-            .where(_where(key))
-            .returning(SourceOwner.id)
+        row = tenant.new(
+            SourceOwner,
+            journey=key[0],
+            behaviour=key[1],
+            failure_mode=key[2] or "",
+            owner=data.owner,
+            updated_at=now,
         )
-        if not updated:
-            await tenant.new(
-                SourceOwner,
-                journey=key[0],
-                behaviour=key[1],
-                failure_mode=key[2] or "",
-                owner=data.owner,
-                updated_at=now,
-            ).save()
+        # One owner per source (a unique index): a second setter replaces the first.
+        await SourceOwner.insert(row).on_conflict(
+            target=(
+                SourceOwner.organization,
+                SourceOwner.journey,
+                SourceOwner.behaviour,
+                SourceOwner.failure_mode,
+            ),
+            action="DO UPDATE",
+            values=[SourceOwner.owner, SourceOwner.updated_at],
+        )
     return OwnerOut(
         journey=data.journey,
         behaviour=data.behaviour,
