@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 
 from core import clock
 from core.db import run_sql, write_transaction
+from core.errors import FieldError
 from core.ids import as_uuid
 from core.tenancy import Tenant
 from dashboards import queries, stats
-from dashboards.errors import CountermeasureNotFound
+from dashboards.errors import CountermeasureNotFound, DashboardInvalid
 from dashboards.measure_schemas import (
     CountermeasureEnd,
     CountermeasureIn,
@@ -128,6 +129,11 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
 async def create(tenant: Tenant, data: CountermeasureIn, tz: ZoneInfo) -> CountermeasureOut:
     """Record a countermeasure; the source must exist in the organisation's journeys."""
     key = await resolve(tenant, data)
+    started_at = local_midnight(data.start_date, tz)
+    if not clock.in_range(started_at):
+        raise DashboardInvalid(
+            "invalid start", [FieldError("start_date", "must be a day from 1900 to 2199")]
+        )
     row = tenant.new(
         Countermeasure,
         journey=key[0],
@@ -136,7 +142,7 @@ async def create(tenant: Tenant, data: CountermeasureIn, tz: ZoneInfo) -> Counte
         strategy=data.strategy,
         owner=data.owner,
         start_date=data.start_date,
-        started_at=local_midnight(data.start_date, tz),
+        started_at=started_at,
         note=data.note,
         created_at=clock.now(),
     )
@@ -149,8 +155,12 @@ async def end(
     tenant: Tenant, cm_id: UUID, data: CountermeasureEnd, tz: ZoneInfo
 ) -> CountermeasureOut:
     """End a countermeasure at the start of ``end_date`` (default: now)."""
-    await tenant.get(Countermeasure, cm_id, CountermeasureNotFound, "countermeasure")
+    row = await tenant.get(Countermeasure, cm_id, CountermeasureNotFound, "countermeasure")
     at = local_midnight(data.end_date, tz) if data.end_date else clock.now()
+    if data.end_date is not None and (not clock.in_range(at) or at <= clock.as_utc(row.started_at)):
+        raise DashboardInvalid(
+            "invalid end", [FieldError("end_date", "must be a day after the start, before 2200")]
+        )
     async with write_transaction():
         await tenant.update(Countermeasure, {Countermeasure.ended_at: at}).where(
             Countermeasure.id == cm_id

@@ -27,6 +27,7 @@ from dashboards.nudge_schemas import (
     StatusCount,
 )
 from dashboards.queries import DAY, Window
+from dashboards.services import weeks
 
 FATIGUE_THRESHOLD = 10  # messages a year: above it, opt-outs rise (Kaiser Permanente cohort)
 FATIGUE_BUCKETS = ((1, 4), (5, 9), (10, 19), (20, None))
@@ -144,11 +145,9 @@ def standard_row(
     standard: Standard, counts: DayCounts, window: Window, tz: ZoneInfo
 ) -> StandardRow:
     """A standard's overall and weekly percentages (weeks counted back from the end)."""
-    from dashboards.services import _weeks
-
     met = sum(m for m, _ in counts.values())
     total = sum(n for _, n in counts.values())
-    spans = _weeks(window.days)
+    spans = weeks(window.days)
     weekly_met = [sum(counts.get(d, (0, 0))[0] for d in range(a, b)) for a, b in spans]
     weekly_total = [sum(counts.get(d, (0, 0))[1] for d in range(a, b)) for a, b in spans]
     measured = 100 * met / total if total else None

@@ -13,7 +13,7 @@ from uuid import UUID
 from core.db import run_sql
 from core.ids import as_uuid
 from core.tenancy import Tenant
-from dashboards.queries import Window, _postgres, day_index
+from dashboards.queries import Window, day_index, is_postgres
 
 SENT = ("sent", "delivered")  # handed to the provider (delivered: the provider confirmed)
 ATTEMPTED = ("sent", "delivered", "failed")
@@ -26,7 +26,7 @@ def _in(values: tuple[str, ...]) -> str:
 
 
 def _seconds_between(early: str, late: str) -> str:
-    if _postgres():
+    if is_postgres():
         return f"extract(epoch from ({late} - {early}))"
     return f"((julianday({late}) - julianday({early})) * 86400.0)"
 

@@ -360,7 +360,7 @@ def _keys_by_label(
     return found
 
 
-def _weeks(days: int) -> list[tuple[int, int]]:
+def weeks(days: int) -> list[tuple[int, int]]:
     """Week spans ``[first day, last day + 1)`` counted back from the window's end; the
     oldest may be shorter."""
     spans = []
@@ -388,7 +388,7 @@ def trends(
     top: int = TOP_MAX,
 ) -> Trends:
     """Weekly slips, due steps and rate per 100 of the top sources; rising ones flagged."""
-    spans = _weeks(current.window.days)
+    spans = weeks(current.window.days)
     by_label = _keys_by_label(rows, current, journeys)
     out = []
     for r in rows[: max(TOP_MIN, min(TOP_MAX, top))]:
@@ -421,7 +421,7 @@ def trend_marks(
 ) -> list[TrendMark]:
     """Countermeasure starts placed on the weekly axis of the trend chart: week ``i``
     spans ``[i - 0.5, i + 0.5)``."""
-    spans = _weeks(window.days)
+    spans = weeks(window.days)
     out = []
     for key, strategy, at, day in sorted(starts, key=lambda s: s[2]):
         x = (at - window.since) / DAY

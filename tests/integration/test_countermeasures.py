@@ -120,6 +120,9 @@ async def test_before_after_matches_the_exact_interval(client: Any, org: Org) ->
 
     listed = (await client.get("/api/v1/countermeasures", headers=manager)).json()
     assert [i["id"] for i in listed["items"]] == [made["id"]]
+    early = {"end_date": (day - timedelta(days=1)).isoformat()}
+    r = await client.post(f"/api/v1/countermeasures/{made['id']}/end", headers=manager, json=early)
+    assert r.status_code == 422 and "end_date" in r.text
     ended = await client.post(f"/api/v1/countermeasures/{made['id']}/end", headers=manager, json={})
     assert ended.status_code == 200 and ended.json()["ended_at"]
     other = await make_org("delta")
@@ -178,6 +181,7 @@ async def test_single_event_and_zero_exposure(client: Any, org: Org) -> None:
         ({**base, "strategy": "shouting"}, "strategy"),
         ({**base, "behaviour": "fly", "strategy": "education"}, "behaviour"),
         ({**base, "failure_mode": "nope", "strategy": "education"}, "failure_mode"),
+        ({**base, "strategy": "education", "start_date": "0001-01-01"}, "start_date"),
     ):
         r = await client.post("/api/v1/countermeasures", headers=manager, json=wrong)
         assert r.status_code in (400, 422), r.text
