@@ -26,6 +26,7 @@ from litestar.template.config import TemplateConfig
 
 from api import observability, openapi
 from api.auth import LOGIN_PATHS, PUBLIC_PATHS, AuthMiddleware, LoginRequired
+from api.controllers.countermeasures import CountermeasureController
 from api.controllers.customers import CustomerController
 from api.controllers.enrollments import EnrollmentController
 from api.controllers.health import HealthController, MetricsController
@@ -38,6 +39,7 @@ from api.controllers.slips import SlipController
 from api.controllers.webhooks import WebhookController
 from api.input_checks import CheckedRequest, RefuseNul
 from api.pages.auth import AccountPages, AuthPages
+from api.pages.dashboard_panels import PanelPages
 from api.pages.dashboards import PLOTLY_DIR, DashboardPages
 from api.pages.outbox import OutboxPages
 from api.pages.staff import StaffPages
@@ -131,12 +133,14 @@ def create_app(
         InboxController,
         WebhookController,
         RankingController,
+        CountermeasureController,
         AuthPages,
         AccountPages,
         StaffPages,
         OutboxPages,
         UnsubscribePages,
         DashboardPages,
+        PanelPages,
         create_static_files_router(
             path="/static", directories=[HERE / "static"], include_in_schema=False
         ),

@@ -193,6 +193,45 @@ def demo() -> None:
         click.echo(f"The demo organisation exists; log in at {url}/login.", err=True)
 
 
+@main.command()
+@click.option("--org", "slug", required=True, help="Organisation slug.")
+@click.option(
+    "--out", "out", required=True, type=click.Path(file_okay=False), help="Folder to write."
+)
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="First day (default: 30 days ago).",
+)
+@click.option(
+    "--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (default: today)."
+)
+def report(slug: str, out: str, since: Any, until: Any) -> None:
+    """Write the main charts as PNG and an index.html summary, for a review meeting.
+
+    PNG export needs a Chrome-family browser: Debian's chromium is found by itself."""
+    from pathlib import Path
+
+    from core import identity as services
+    from core.tenancy import Tenant
+    from dashboards import report as reports
+
+    async def work() -> reports.ReportData:
+        org = await services.get_organization(slug)
+        return await reports.collect(
+            Tenant(org.id), since.date() if since else None, until.date() if until else None
+        )
+
+    data = run_db(work)
+    try:
+        written = reports.write(data, Path(out))
+    except (RuntimeError, OSError) as exc:  # no browser for the PNG export, or no folder
+        fail(f"cannot write the report: {exc}")
+    for path in written:
+        click.echo(str(path))
+
+
 @main.group()
 def keys() -> None:
     """Manage API keys."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from dashboards.measure_schemas import CountermeasureOut
 from dashboards.schemas import Breakdowns, Horrors, Matrix, Pareto, Trends
 
 VITAL = "#b42318"
 OTHER = "#98a2b3"
 LINE = "#0b6bcb"
+MARK = "#475467"  # countermeasure starts
 STAGE_COLOURS = ("#0b6bcb", "#b54708", "#067647", "#6941c6", "#c11574", "#475467")
 FONT = {"family": "system-ui, sans-serif", "size": 13}
 AXIS_LABEL = 28  # characters of a source's label on an axis (hover shows all of it)
@@ -245,6 +247,28 @@ def trends(t: Trends) -> go.Figure:
         xaxis={"title": {"text": "week starting"}, "type": "category"},
         yaxis={"title": {"text": unit}, "rangemode": "tozero"},
     )
+    for m in t.marks:  # each countermeasure's start: a dotted line labelled at the top
+        fig.add_shape(
+            type="line",
+            x0=m.position,
+            x1=m.position,
+            xref="x",
+            y0=0,
+            y1=1,
+            yref="paper",
+            line={"dash": "dot", "color": MARK, "width": 2},
+        )
+        fig.add_annotation(
+            x=m.position,
+            xref="x",
+            y=1,
+            yref="paper",
+            yanchor="bottom",
+            showarrow=False,
+            text=f"{m.strategy.replace('_', ' ')} from {m.start_date}",
+            hovertext=m.label,
+            font={"size": 11, "color": MARK},
+        )
     return _layout(fig, "Weekly trend of the top sources (▲ rising)", 380 + 24 * len(t.rows))
 
 
@@ -269,3 +293,48 @@ def breakdown(b: Breakdowns, dimension: str) -> go.Figure:
     _layout(fig, dimension.replace("_", " ").capitalize(), height=120 + 28 * max(1, len(rows)))
     fig.update_layout(margin={"l": 10, "r": 20, "t": 40, "b": 40})
     return fig
+
+
+def before_after(items: list[CountermeasureOut]) -> go.Figure:
+    """Rate of each countermeasure's target before and after its start (grouped bars);
+    the hover gives the rate ratio with its 95% interval and the verdict."""
+    shown = [c for c in items if c.effect is not None and c.effect.exposure_unit is not None]
+    labels = [short(f"{c.strategy.replace('_', ' ')}: {c.label}", AXIS_LABEL * 2) for c in shown]
+    notes = [_ratio_text(c) for c in shown]
+    fig = go.Figure()
+    for name, colour, rates in (
+        ("before", OTHER, [c.effect.before_rate for c in shown if c.effect]),
+        ("after", LINE, [c.effect.after_rate for c in shown if c.effect]),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=rates,
+                name=name,
+                marker={"color": colour},
+                customdata=notes,
+                hovertemplate="%{x}<br>"
+                + name
+                + ": %{y:.2f} per 100<br>%{customdata}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        yaxis={"title": {"text": "slips per 100 exposures"}, "rangemode": "tozero"},
+        xaxis={"type": "category", "automargin": True},
+    )
+    return _layout(fig, "Before and after each countermeasure (equal periods)", 420)
+
+
+def _ratio_text(c: CountermeasureOut) -> str:
+    e = c.effect
+    if e is None or (e.ratio_lower is None and e.ratio_upper is None):
+        return "not enough data"
+
+    def num(v: float | None) -> str:
+        return "∞" if v is None else f"{v:.2f}"
+
+    return (
+        f"rate ratio {num(e.ratio)} (95% CI {num(e.ratio_lower)} to {num(e.ratio_upper)})"
+        f": {e.verdict}"
+    )

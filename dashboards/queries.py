@@ -101,7 +101,8 @@ class Facts:
         return (enrolled, "enrollments") if enrolled else (0, None)
 
 
-def _postgres() -> bool:
+def is_postgres() -> bool:
+    """Whether the engine is PostgreSQL (the time arithmetic differs)."""
     return isinstance(engine(), LoopPoolPostgresEngine)
 
 
@@ -116,7 +117,7 @@ def day_index(column: str, since: datetime) -> str:
     can group by the expression.
     """
     epoch = since.astimezone(UTC).timestamp()
-    if _postgres():
+    if is_postgres():
         return f"floor((extract(epoch from {column}) - {epoch:.6f}) / 86400)::int"
     return f"CAST((julianday({column}) - {epoch / 86400 + 2440587.5:.9f}) AS INTEGER)"
 

@@ -42,6 +42,7 @@ class RankingRow(msgspec.Struct, kw_only=True):
     action_priority: Literal["H", "M", "L"]
     rpn: int
     tied: bool
+    owner: str | None = None  # who answers for the source, set by a manager
 
 
 class Ranking(msgspec.Struct, kw_only=True):
@@ -124,10 +125,21 @@ class Trend(msgspec.Struct, kw_only=True):
     rising: bool
 
 
+class TrendMark(msgspec.Struct, kw_only=True):
+    """A countermeasure's start on the trend chart: ``position`` is in weeks on the
+    chart's axis (0 = the middle of the first week)."""
+
+    label: str  # the source it targets
+    strategy: str
+    start_date: str
+    position: float
+
+
 class Trends(msgspec.Struct, kw_only=True):
     """Weekly trends of the top sources."""
 
     rows: list[Trend]
+    marks: list[TrendMark] = msgspec.field(default_factory=list)
 
 
 class BreakdownRow(msgspec.Struct, kw_only=True):

@@ -20,9 +20,10 @@ from core.db import write_transaction
 from core.errors import FieldError
 from core.identity import organization_by_id
 from core.tenancy import Tenant
+from dashboards import countermeasures, queries
 from dashboards import priority as ap
-from dashboards import queries
 from dashboards.errors import DashboardInvalid
+from dashboards.owners import owners_by_source
 from dashboards.queries import DAY, Facts, Filters, JourneyInfo, SourceKey, Window
 from dashboards.schemas import (
     BreakdownRow,
@@ -38,6 +39,7 @@ from dashboards.schemas import (
     Ranking,
     RankingRow,
     Trend,
+    TrendMark,
     Trends,
 )
 from dashboards.tables import ActionPriorityTable
@@ -169,9 +171,11 @@ def rank(
     journeys: dict[Any, JourneyInfo],
     config: ap.ActionPriorityConfig,
     by: RankBy = "priority",
+    owners: dict[SourceKey, str] | None = None,
 ) -> list[RankingRow]:
     """One row per error source with slips in the window, ranked ``by`` priority, count or
     Action Priority (then priority); ties in the ranked value are flagged."""
+    owners = owners or {}
     total = sum(t.count for t in current.totals.values())
     sources = [_describe(k, journeys, t.severity_sum, t.count) for k, t in current.totals.items()]
     labels = _labels(sources)
@@ -218,6 +222,7 @@ def rank(
                 action_priority=ap.action_priority(sev, occ, det, config),  # type: ignore[arg-type]
                 rpn=sev * occ * det,
                 tied=False,
+                owner=owners.get(s.key),
             )
         )
     rows.sort(key=lambda r: _sort_key(r, by))
@@ -355,7 +360,7 @@ def _keys_by_label(
     return found
 
 
-def _weeks(days: int) -> list[tuple[int, int]]:
+def weeks(days: int) -> list[tuple[int, int]]:
     """Week spans ``[first day, last day + 1)`` counted back from the window's end; the
     oldest may be shorter."""
     spans = []
@@ -383,7 +388,7 @@ def trends(
     top: int = TOP_MAX,
 ) -> Trends:
     """Weekly slips, due steps and rate per 100 of the top sources; rising ones flagged."""
-    spans = _weeks(current.window.days)
+    spans = weeks(current.window.days)
     by_label = _keys_by_label(rows, current, journeys)
     out = []
     for r in rows[: max(TOP_MIN, min(TOP_MAX, top))]:
@@ -407,6 +412,30 @@ def trends(
             )
         )
     return Trends(rows=out)
+
+
+def trend_marks(
+    starts: list[tuple[SourceKey, str, datetime, date]],
+    window: Window,
+    labels: dict[SourceKey, str],
+) -> list[TrendMark]:
+    """Countermeasure starts placed on the weekly axis of the trend chart: week ``i``
+    spans ``[i - 0.5, i + 0.5)``."""
+    spans = weeks(window.days)
+    out = []
+    for key, strategy, at, day in sorted(starts, key=lambda s: s[2]):
+        x = (at - window.since) / DAY
+        for i, (a, b) in enumerate(spans):
+            if a <= x < b:
+                out.append(
+                    TrendMark(
+                        label=labels[key],
+                        strategy=strategy,
+                        start_date=day.isoformat(),
+                        position=i - 0.5 + (x - a) / (b - a),
+                    )
+                )
+    return out
 
 
 def breakdowns(counted: list[dict[str, Any]]) -> Breakdowns:
@@ -443,7 +472,7 @@ async def ranking(
     previous = await queries.facts(tenant, window.previous(), filters)
     journeys = await queries.journeys(tenant)
     config = await queries.action_priority_config(tenant)
-    rows = rank(current, previous, journeys, config, by)
+    rows = rank(current, previous, journeys, config, by, await owners_by_source(tenant))
     total = sum(t.count for t in current.totals.values())
     return Ranking(since=window.since, until=window.until, by=by, total=total, items=rows)
 
@@ -462,8 +491,13 @@ async def dashboard(
     previous = await queries.facts(tenant, window.previous(), filters)
     journeys = await queries.journeys(tenant)
     config = await queries.action_priority_config(tenant)
-    rows = rank(current, previous, journeys, config, by)
+    rows = rank(current, previous, journeys, config, by, await owners_by_source(tenant))
     total = sum(t.count for t in current.totals.values())
+    drawn_trends = trends(rows, current, journeys, tz, top)
+    starts = await countermeasures.starts_in(tenant, window)
+    labels = {k: countermeasures.source_label(k, journeys) for k, *_ in starts}
+    labels.update({k: label for label, k in _keys_by_label(rows, current, journeys).items()})
+    drawn_trends.marks = trend_marks(starts, window, labels)
     return Dashboard(
         since=window.since,
         until=window.until,
@@ -473,7 +507,7 @@ async def dashboard(
         pareto=pareto(rows, measure),
         matrix=matrix(rows),
         horrors=horrors(rows, current, journeys, filters, tz, top),
-        trends=trends(rows, current, journeys, tz, top),
+        trends=drawn_trends,
         breakdowns=breakdowns(await queries.breakdown_counts(tenant, window, filters)),
     )
 

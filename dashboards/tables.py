@@ -1,11 +1,13 @@
-"""Dashboard tables: each organisation's ranking settings."""
+"""Dashboard tables: each organisation's ranking settings, source owners and
+countermeasures."""
 
-from piccolo.columns import UUID, ForeignKey, Text, Timestamptz
+from piccolo.columns import UUID, Date, ForeignKey, Text, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 from core.tables import Organization
+from journeys.tables import Journey
 
 
 class ActionPriorityTable(Table):
@@ -18,3 +20,39 @@ class ActionPriorityTable(Table):
     )
     definition = Text()
     updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class SourceOwner(Table):
+    """Who answers for one error source (journey x behaviour x failure mode); a manager
+    sets it, the ranking shows it. ``failure_mode`` is "" for slips logged without one."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(
+        references=Organization, null=False, on_delete=OnDelete.cascade, index=True
+    )
+    journey = ForeignKey(references=Journey, null=False, on_delete=OnDelete.cascade)
+    behaviour = Varchar(length=64)
+    failure_mode = Varchar(length=64, default="")
+    owner = Varchar(length=200)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class Countermeasure(Table):
+    """A prevention strategy put in place against one error source from a start date, so
+    its rate before and after can be compared. ``failure_mode`` "" targets the slips
+    logged without one; ``ended_at`` closes the after-period early."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(
+        references=Organization, null=False, on_delete=OnDelete.cascade, index=True
+    )
+    journey = ForeignKey(references=Journey, null=False, on_delete=OnDelete.cascade)
+    behaviour = Varchar(length=64)
+    failure_mode = Varchar(length=64, default="")
+    strategy = Varchar(length=32)
+    owner = Varchar(length=200, default="")
+    start_date = Date()
+    started_at = Timestamptz()  # the start date's local midnight in the organisation's zone
+    ended_at = Timestamptz(null=True, default=None)
+    note = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())

@@ -9,8 +9,10 @@ from litestar import Controller, Request, get, put
 from litestar.params import FromQuery, JSONBody
 
 from api.auth import principal_of, requires
+from api.openapi import may_answer
 from api.params import Instant, instant
-from dashboards import services
+from dashboards import owners, services
+from dashboards.measure_schemas import OwnerIn, OwnerOut, Owners
 from dashboards.priority import ActionPriorityConfig
 from dashboards.queries import Filters
 from dashboards.schemas import RankBy, Ranking
@@ -42,6 +44,17 @@ class RankingController(Controller):
         window = services.window_of(instant(since, "since"), instant(until, "until"))
         filters = Filters(journey=journey, site=site, stage=stage)
         return await services.ranking(principal_of(request).tenant, window, filters, by)
+
+    @get("/owners", opt=requires("manager"))
+    async def list_owners(self, request: AnyRequest) -> Owners:
+        """Who answers for each error source, where a manager has said."""
+        return Owners(items=await owners.list_owners(principal_of(request).tenant))
+
+    @put("/owners", opt=requires("manager") | may_answer(404))
+    async def set_owner(self, request: AnyRequest, data: JSONBody[OwnerIn]) -> OwnerOut | None:
+        """Set who answers for one error source (journey, behaviour, failure mode; a null
+        failure mode is the slips logged without one); a null ``owner`` clears it."""
+        return await owners.set_owner(principal_of(request).tenant, data)
 
     @get("/action-priority", opt=requires("manager"))
     async def action_priority(self, request: AnyRequest) -> ActionPriorityConfig:

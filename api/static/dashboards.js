@@ -44,6 +44,7 @@
       cell(tr, change(r.change), "num");
       cell(tr, r.action_priority, "ap ap-" + r.action_priority);
       cell(tr, String(r.rpn), "num");
+      cell(tr, r.owner || "–");
       body.appendChild(tr);
     });
   }

@@ -90,6 +90,7 @@ def test_every_command_has_help() -> None:
         ["serve", "--help"],
         ["worker", "--help"],
         ["scheduler", "--help"],
+        ["report", "--help"],
     ):
         result = run(*args)
         assert result.returncode == 0 and "Usage:" in result.stdout, args

@@ -35,12 +35,14 @@ OBJECTS: dict[str, Callable[[Org], Any]] = {
     "slip_id": lambda org: org.extra["slip_id"],
     "nudge_id": lambda org: org.extra["nudge_id"],
     "item_id": lambda org: org.extra["inbox_item_id"],
+    "countermeasure_id": lambda org: org.extra["countermeasure_id"],
 }
 
 # Bodies that pass validation, so a route cannot answer 422 before it checks ownership.
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/slips/{slip_id:uuid}/void"): {"reason": "probe"},
     ("PATCH", "/api/v1/slips/{slip_id:uuid}"): {"note": "probe"},
+    ("POST", "/api/v1/countermeasures/{countermeasure_id:uuid}/end"): {},
     ("POST", "/api/v1/customers/{customer_id:uuid}/consents"): {
         "channel": "sms",
         "purpose": "informational",
@@ -81,8 +83,25 @@ async def populate(org: Org) -> None:
         body="who is this?", outcome="unknown_sender", needs_staff=True,
     )  # fmt: skip
     await item.save()
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from dashboards import countermeasures
+    from dashboards.measure_schemas import CountermeasureIn
+
+    measure = await countermeasures.create(
+        tenant,
+        CountermeasureIn(
+            journey="tenancy-check",
+            behaviour="check-in",
+            strategy="signage",
+            start_date=date(2020, 1, 1),
+        ),
+        ZoneInfo("UTC"),
+    )
     org.extra.update(
         inbox_item_id=item.id,
+        countermeasure_id=measure.id,
         nudge_id=nudge["id"],
         slip_id=slip.id,
         customer_id=customer.id,

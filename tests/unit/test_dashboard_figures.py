@@ -197,9 +197,9 @@ def test_weekly_trends_flag_rising_sources() -> None:
 
 
 def test_weeks_count_back_from_the_end() -> None:
-    assert services._weeks(30) == [(0, 2), (2, 9), (9, 16), (16, 23), (23, 30)]
-    assert services._weeks(7) == [(0, 7)]
-    assert services._weeks(1) == [(0, 1)]
+    assert services.weeks(30) == [(0, 2), (2, 9), (9, 16), (16, 23), (23, 30)]
+    assert services.weeks(7) == [(0, 7)]
+    assert services.weeks(1) == [(0, 1)]
 
 
 def test_horrors_index_counts_only_the_filtered_stage() -> None:
