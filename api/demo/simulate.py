@@ -308,18 +308,15 @@ class Simulation:
             return None
         mode = self._failure(ref, key, due.astimezone(person.tz).weekday(), holdout, due)
         behaviour = ref.behaviours[key]
+        # Steps with a reply keyword are settled by the customer's reply (or detected as
+        # missed); the others by staff at the encounter, who also log the slip. Left
+        # alone, the scheduler would excuse those, and excused steps are no exposure.
         if mode is None:
-            if not confirmable:
-                self.rows.steps.append(
-                    (*step[:9], "excused", step[10], None, "no_confirmation_expected")
-                )
-                return None
             done = due + (grace_until - due) * rng.uniform(0.02, 0.6)
-            self.rows.steps.append((*step[:9], "done", step[10], done, "sms"))
+            via = "sms" if confirmable else "staff"
+            self.rows.steps.append((*step[:9], "done", step[10], done, via))
             return done
-        status = "missed" if confirmable else "excused"
-        via = None if confirmable else "no_confirmation_expected"
-        self.rows.steps.append((*step[:9], status, step[10], None, via))
+        self.rows.steps.append((*step[:9], "missed", step[10], None, None))
         if confirmable:
             source = "customer" if rng.random() < model.CUSTOMER_REPORTED else "system"
             given = source == "customer" or rng.random() < model.REASON_GIVEN
