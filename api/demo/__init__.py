@@ -21,6 +21,9 @@ from api.demo.simulate import JourneyRef, Simulation
 from core import clock
 from core import identity as accounts
 from core.tenancy import Tenant
+from dashboards import countermeasures
+from dashboards import services as dashboard_services
+from dashboards.measure_schemas import CountermeasureIn
 from journeys import services
 
 LIBRARY = Path(services.__file__).parent / "library"
@@ -62,6 +65,26 @@ async def create(
     return made, await seed(tenant, customers, progress=progress)
 
 
+async def _record_countermeasure(tenant: Tenant, started: datetime) -> None:
+    """The change the simulation makes half-way (model.CHANGED), as a manager would have
+    recorded it: the countermeasures page then shows its before/after comparison."""
+    changed = model.CHANGED
+    tz = await dashboard_services.organization_timezone(tenant)
+    await countermeasures.create(
+        tenant,
+        CountermeasureIn(
+            journey=changed.journey,
+            behaviour=changed.behaviour,
+            failure_mode=changed.failure_mode,
+            strategy=changed.strategy,
+            start_date=started.astimezone(tz).date(),
+            owner="Clinic manager",
+            note=changed.title,
+        ),
+        tz,
+    )
+
+
 async def load_library(tenant: Tenant) -> dict[str, JourneyRef]:
     """Load every library journey (an unchanged file makes no new version)."""
     out = {}
@@ -94,6 +117,7 @@ async def seed(
     await store.write(rows, progress.advance if progress is not None else None)
     if progress is not None:
         progress.finish()
+    await _record_countermeasure(tenant, simulation.changed_at)
     live = await live_deliveries(tenant, now, rng)
     return {
         "journeys": len(journeys),

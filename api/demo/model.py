@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from dashboards.measure_schemas import Strategy
+
 DAYS = 90  # the simulated history ends now and starts this many days ago
 DEFAULT_CUSTOMERS = 2000
 
@@ -84,7 +86,7 @@ class ChangedSource:
     failure_mode: str
     day: int  # days after the first simulated day
     factor: float  # multiplier of the rate from that day on
-    strategy: str  # from the prevention-strategy enumeration
+    strategy: Strategy  # from the prevention-strategy enumeration
     title: str
 
     def starts_at(self, first_day: datetime) -> datetime:

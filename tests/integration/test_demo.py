@@ -114,6 +114,14 @@ def test_the_changed_source_halves_after_its_day(demo_db: tuple[Path, dict[str, 
     after = [mode == c.failure_mode for due, mode in steps if _at(due) >= cut]
     assert len(before) > 1000 and len(after) > 1000
     assert sum(after) / len(after) < 0.75 * sum(before) / len(before)
+    # The change is recorded as a countermeasure from that day, for the before/after panel.
+    measures = _rows(
+        db,
+        "SELECT j.key, m.behaviour, m.failure_mode, m.strategy, m.started_at"
+        " FROM countermeasure m JOIN journey j ON j.id = m.journey",
+    )
+    assert [m[:4] for m in measures] == [(c.journey, c.behaviour, c.failure_mode, c.strategy)]
+    assert abs((_at(measures[0][4]) - cut).total_seconds()) < 86400
 
 
 def test_weekends_slip_more_than_midweek(demo_db: tuple[Path, dict[str, str]]) -> None:
