@@ -26,7 +26,7 @@ def short(label: str, limit: int) -> str:
     return label if len(label) <= limit else label[: limit - 1].rstrip() + "…"
 
 
-def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+def styled(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0, "xanchor": "left"},
         height=height,
@@ -98,7 +98,7 @@ def pareto(p: Pareto) -> go.Figure:
             "ticktext": [short(label, AXIS_LABEL) for label in labels],
         },
     )
-    _layout(fig, "Pareto: which few sources make most of the slips", height=460)
+    styled(fig, "Pareto: which few sources make most of the slips", height=460)
     fig.update_layout(legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02,
                               "yanchor": "bottom"})  # fmt: skip
     return fig
@@ -152,7 +152,7 @@ def matrix(m: Matrix) -> go.Figure:
         xaxis={"title": {"text": "slips per 100 exposures"}, "rangemode": "tozero"},
         yaxis={"title": {"text": "importance"}, "range": [0, 10.5]},
     )
-    return _layout(fig, "Importance x frequency", height=460)
+    return styled(fig, "Importance x frequency", height=460)
 
 
 def horrors(h: Horrors) -> go.Figure:
@@ -211,7 +211,7 @@ def horrors(h: Horrors) -> go.Figure:
         xref="paper", x=0, yref="paper", y=0.36, showarrow=False, xanchor="left",
         yanchor="bottom", text="quality index: Σ importance x slips per 1,000 due steps",
     )  # fmt: skip
-    return _layout(fig, "Hierarchy of Horrors: ticks per day", height=140 + 34 * len(labels) + 200)
+    return styled(fig, "Hierarchy of Horrors: ticks per day", height=140 + 34 * len(labels) + 200)
 
 
 def trends(t: Trends) -> go.Figure:
@@ -269,7 +269,7 @@ def trends(t: Trends) -> go.Figure:
             hovertext=m.label,
             font={"size": 11, "color": MARK},
         )
-    return _layout(fig, "Weekly trend of the top sources (▲ rising)", 380 + 24 * len(t.rows))
+    return styled(fig, "Weekly trend of the top sources (▲ rising)", 380 + 24 * len(t.rows))
 
 
 def breakdown(b: Breakdowns, dimension: str) -> go.Figure:
@@ -290,7 +290,7 @@ def breakdown(b: Breakdowns, dimension: str) -> go.Figure:
         xaxis={"title": {"text": "slips"}, "rangemode": "tozero"},
         margin={"l": 10, "r": 20, "t": 40, "b": 40},
     )
-    _layout(fig, dimension.replace("_", " ").capitalize(), height=120 + 28 * max(1, len(rows)))
+    styled(fig, dimension.replace("_", " ").capitalize(), height=120 + 28 * max(1, len(rows)))
     fig.update_layout(margin={"l": 10, "r": 20, "t": 40, "b": 40})
     return fig
 
@@ -323,7 +323,7 @@ def before_after(items: list[CountermeasureOut]) -> go.Figure:
         yaxis={"title": {"text": "slips per 100 exposures"}, "rangemode": "tozero"},
         xaxis={"type": "category", "automargin": True},
     )
-    return _layout(fig, "Before and after each countermeasure (equal periods)", 420)
+    return styled(fig, "Before and after each countermeasure (equal periods)", 420)
 
 
 def _ratio_text(c: CountermeasureOut) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from dashboards.figures import LINE, OTHER, STAGE_COLOURS, VITAL, _layout, short
+from dashboards.figures import LINE, OTHER, STAGE_COLOURS, VITAL, short, styled
 from dashboards.nudge_schemas import Effectiveness, Operations, Standards
 
 
@@ -49,7 +49,7 @@ def effectiveness(e: Effectiveness, measure: str = "completion") -> go.Figure:
         yaxis={"title": {"text": f"% {what}"}, "range": [0, 100]},
         xaxis={"type": "category"},
     )
-    return _layout(fig, f"% {what}: nudged, holdout", 380)
+    return styled(fig, f"% {what}: nudged, holdout", 380)
 
 
 def statuses(o: Operations) -> go.Figure:
@@ -68,7 +68,7 @@ def statuses(o: Operations) -> go.Figure:
     fig.update_layout(
         barmode="stack", xaxis={"type": "category"}, yaxis={"title": {"text": "messages"}}
     )
-    return _layout(fig, "Messages by status", 340)
+    return styled(fig, "Messages by status", 340)
 
 
 def failures(o: Operations) -> go.Figure:
@@ -82,7 +82,7 @@ def failures(o: Operations) -> go.Figure:
         )
     )
     fig.update_layout(yaxis={"autorange": "reversed", "automargin": True, "type": "category"})
-    return _layout(fig, "Delivery failures by error code", 300 + 20 * len(o.failures))
+    return styled(fig, "Delivery failures by error code", 300 + 20 * len(o.failures))
 
 
 def fatigue(o: Operations) -> go.Figure:
@@ -99,7 +99,7 @@ def fatigue(o: Operations) -> go.Figure:
         xaxis={"type": "category", "title": {"text": "messages in the last 365 days"}},
         yaxis={"title": {"text": "customers"}, "rangemode": "tozero"},
     )
-    return _layout(fig, f"Messages a year (red: {o.fatigue_threshold}+)", 340)
+    return styled(fig, f"Messages a year (red: {o.fatigue_threshold}+)", 340)
 
 
 def standards(s: Standards) -> go.Figure:
@@ -129,4 +129,4 @@ def standards(s: Standards) -> go.Figure:
         xaxis={"type": "category", "title": {"text": "week starting"}},
         yaxis={"title": {"text": "% met"}, "range": [0, 100]},
     )
-    return _layout(fig, "Service standards by week", 360)
+    return styled(fig, "Service standards by week", 360)
