@@ -25,6 +25,8 @@ class Slip(Table):
     stage = Varchar(length=32)
     severity = Integer()
     source = Varchar(length=8)  # staff | system | customer | import
+    # error | complaint: a complaint gets the five-step service recovery (coaching.policy).
+    kind = Varchar(length=12, default="error")
     customer = ForeignKey(references=Customer, null=True, on_delete=OnDelete.set_null)
     enrollment = ForeignKey(references=Enrollment, null=True, on_delete=OnDelete.set_null)
     step = ForeignKey(references=Step, null=True, on_delete=OnDelete.set_null)
