@@ -2,8 +2,9 @@
 
 Columns (header row required, any order): ``journey``, ``behaviour`` and ``occurred_at`` are
 required; ``failure_mode``, ``root_cause``, ``deficit``, ``customer_ref``, ``severity``,
-``site``, ``channel``, ``note``, ``key`` and ``kind`` (error or complaint) are optional. ``occurred_at`` is ISO 8601; without
-an offset it is read in the organisation's timezone, and a bare date means 12:00 that day.
+``site``, ``channel``, ``note``, ``key`` and ``kind`` (error or complaint) are optional.
+``occurred_at`` is ISO 8601; without an offset it is read in the organisation's timezone,
+and a bare date means 12:00 that day.
 Each row gets a key (its ``key`` column, else one derived from the file name, line and
 content), so importing the same file again adds nothing. By default the import is
 all-or-nothing: one bad row and nothing is written; ``skip_invalid`` stores the good rows.

@@ -10,8 +10,8 @@ import msgspec
 
 from core.errors import FieldError
 from core.schemas import Input
-from slips.tables import Slip
 from journeys.vocabulary import SlipKind
+from slips.tables import Slip
 from slips.validation import SlipRow
 
 MAX_BATCH = 1000
