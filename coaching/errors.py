@@ -1,6 +1,6 @@
 """Coaching-context errors."""
 
-from core.errors import DomainError, Invalid, NotFound
+from core.errors import Conflict, DomainError, Invalid, NotFound
 
 
 class CoachingError(DomainError):
@@ -27,3 +27,11 @@ class UnsubscribeInvalid(CoachingError):
 
     kind = "not_found"
     title = "Link not valid"
+
+
+class TaskNotFound(NotFound, CoachingError):
+    """No such staff task in the organisation."""
+
+
+class TaskClosed(Conflict, CoachingError):
+    """The staff task is already closed."""
