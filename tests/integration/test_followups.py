@@ -101,9 +101,7 @@ async def _slip(
 
 
 async def _nudges(org: Org, like: str) -> list[dict[str, Any]]:
-    return await Nudge.select().where(
-        (Nudge.organization == org.id) & Nudge.dedupe_key.like(like)
-    )
+    return await Nudge.select().where((Nudge.organization == org.id) & Nudge.dedupe_key.like(like))
 
 
 async def _tasks(org: Org) -> list[StaffTask]:
@@ -219,7 +217,7 @@ async def test_role_clarity_sends_guidance_and_forgetfulness_an_extra_reminder(o
 
 
 async def test_a_follow_up_is_sent_with_the_text_it_was_written_with(org: Org) -> None:
-    c, steps = await _scene(org)
+    _c, steps = await _scene(org)
     await followups.follow_up_due(organization=org.id)
     await Nudge.update({Nudge.status: "cancelled"}).where(
         (Nudge.organization == org.id) & (Nudge.dedupe_key != f"why:{steps[-1].id}")

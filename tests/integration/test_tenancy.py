@@ -34,12 +34,14 @@ OBJECTS: dict[str, Callable[[Org], Any]] = {
     "step_id": lambda org: org.extra["step_id"],
     "slip_id": lambda org: org.extra["slip_id"],
     "nudge_id": lambda org: org.extra["nudge_id"],
+    "task_id": lambda org: org.extra["task_id"],
 }
 
 # Bodies that pass validation, so a route cannot answer 422 before it checks ownership.
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/slips/{slip_id:uuid}/void"): {"reason": "probe"},
     ("PATCH", "/api/v1/slips/{slip_id:uuid}"): {"note": "probe"},
+    ("POST", "/api/v1/tasks/{task_id:uuid}/close"): {"outcome": "probe"},
     ("POST", "/api/v1/customers/{customer_id:uuid}/consents"): {
         "channel": "sms",
         "purpose": "informational",
@@ -72,7 +74,15 @@ async def populate(org: Org) -> None:
 
     nudge = await Nudge.select(Nudge.id).where(Nudge.enrollment == done.enrollment.id).first()
     assert nudge is not None
+    from coaching import tasks
+    from core import clock
+
+    task = await tasks.open_task(
+        tenant, key=f"probe:{slip.id}", reason="escalate", title="Call Vic", due_hours=24,
+        now=clock.now(), customer=customer.id, slip=slip.id,
+    )  # fmt: skip
     org.extra.update(
+        task_id=task,
         nudge_id=nudge["id"],
         slip_id=slip.id,
         customer_id=customer.id,

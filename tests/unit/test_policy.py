@@ -31,9 +31,13 @@ def test_motivation_escalates_after_n_misses_in_a_row() -> None:
     def at(run: int, n: int = 3) -> Decision:
         return decide(
             Situation(
-                "error", "customer", "motivation", misses_in_a_row=run, escalate_after=n,
+                "error",
+                "customer",
+                "motivation",
+                misses_in_a_row=run,
+                escalate_after=n,
                 has_step=True,
-            )  # fmt: skip
+            )
         )
 
     assert at(2).task is None and at(2).messages == ("encourage",)
