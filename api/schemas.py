@@ -53,8 +53,10 @@ ContactEmail = Annotated[
     documented(pattern=CONTACT_EMAIL_PATTERN, maxLength=254),
 ]
 PostalAddress = Annotated[str, documented(pattern="^[^\\u0000]*$", maxLength=300)]
-DueHours = Annotated[int, msgspec.Meta(ge=1, le=24 * 30)]
-TargetPercent = Annotated[int, msgspec.Meta(ge=1, le=100)]
+# Whole numbers, written as JSON numbers: JSON Schema's "integer" includes 8.0, so the
+# schema says number with multipleOf 1 and the value is taken as the whole number it is.
+DueHours = Annotated[float, msgspec.Meta(ge=1, le=24 * 30, multiple_of=1)]
+TargetPercent = Annotated[float, msgspec.Meta(ge=1, le=100, multiple_of=1)]
 
 
 class OrganizationPatch(Input):
@@ -71,11 +73,12 @@ class OrganizationPatch(Input):
     task_target_percent: TargetPercent | msgspec.UnsetType = msgspec.UNSET
 
     def changes(self) -> dict[str, str | int | None]:
-        return {
-            f: getattr(self, f)
-            for f in self.__struct_fields__
-            if getattr(self, f) is not msgspec.UNSET
-        }
+        out: dict[str, str | int | None] = {}
+        for f in self.__struct_fields__:
+            value = getattr(self, f)
+            if value is not msgspec.UNSET:
+                out[f] = int(value) if isinstance(value, float) else value
+        return out
 
 
 class MeOut(msgspec.Struct):

@@ -91,7 +91,15 @@ async def test_admin_sets_the_service_standard_for_staff_tasks(client: Any, org:
     r = await client.patch("/api/v1/organization", json=body, headers=org.auth("admin"))
     assert r.status_code == 200, r.text
     assert {k: r.json()[k] for k in body} == body
-    for bad in ({"task_due_hours": 0}, {"task_target_percent": 101}, {"task_due_hours": "8"}):
+    whole = {"task_due_hours": 12.0}  # JSON does not tell 12.0 from 12
+    r = await client.patch("/api/v1/organization", json=whole, headers=org.auth("admin"))
+    assert r.status_code == 200 and r.json()["task_due_hours"] == 12
+    for bad in (
+        {"task_due_hours": 0},
+        {"task_target_percent": 101},
+        {"task_due_hours": "8"},
+        {"task_due_hours": 8.5},
+    ):
         assert_problem(
             await client.patch("/api/v1/organization", json=bad, headers=org.auth("admin")), 422
         )
