@@ -36,7 +36,7 @@ from journeys import templates
 from journeys.definition import Behaviour, JourneyDefinition
 from journeys.durations import parse_duration
 from journeys.services import definitions_by_version, local_fields
-from journeys.tables import Customer, Step
+from journeys.tables import Customer, Enrollment, Step
 from slips.tables import Slip
 
 BAD_ORGANIZATIONS: Quarantine[UUID] = Quarantine("follow up slips", "organisation")
@@ -127,6 +127,7 @@ class _World:
     definitions: dict[UUID, JourneyDefinition]
     customers: dict[UUID, Customer]
     steps: dict[UUID, Step]
+    holdout: set[UUID]  # enrollments in the comparison group: their messages are not sent
 
 
 def _channel(c: Customer) -> tuple[str, str] | None:
@@ -147,11 +148,15 @@ def _values(
     when: datetime,
     locale: str,
     mode_guidance: str = "",
+    deficit: str | None = None,
 ) -> dict[str, Any]:
     tz = ZoneInfo(c.timezone)
     local = local_fields(when, tz, locale)
     org = world.org
-    guidance = mode_guidance or next((m.guidance for m in behaviour.failure_modes), "")
+    # A cause given without its failure mode borrows the guidance of a mode with that cause.
+    guidance = mode_guidance or next(
+        (m.guidance for m in behaviour.failure_modes if deficit and m.deficit == deficit), ""
+    )
     return {
         "first_name": c.first_name or ("您好" if locale != "en" else "Hello"),
         "org_name": org.name,
@@ -168,7 +173,7 @@ def _values(
 
 
 def _nudge_row(
-    org_id: UUID,
+    world: _World,
     step: Step | None,
     customer: UUID,
     channel: str,
@@ -178,11 +183,14 @@ def _nudge_row(
     body: str,
     now: datetime,
 ) -> tuple[Any, ...]:
+    # A holdout enrollment's messages are recorded, not sent, like its journey nudges.
+    held = step is not None and step.enrollment in world.holdout
+    status, reason = ("suppressed", "holdout") if held else ("scheduled", None)
     return (
-        new_id(), org_id, step.enrollment if step else None, customer,
+        new_id(), world.org.id, step.enrollment if step else None, customer,
         step.id if step else None, POSITION[message], key, KIND[message], channel,
         STEP_PURPOSE, f"{PLANNED_PREFIX}{message.replace('_', '-')}", False, due, due,
-        "scheduled", None, now, now, body,
+        status, reason, now, now, body,
     )  # fmt: skip
 
 
@@ -219,7 +227,7 @@ def _why_row(
         return None
     locale = _locale(c.locale)
     body = render("why", locale, _values(world, c, behaviour, clock.as_utc(step.due_at), locale))
-    return _nudge_row(world.org.id, step, c.id, reach[0], "why", f"why:{step.id}", now, body, now)
+    return _nudge_row(world, step, c.id, reach[0], "why", f"why:{step.id}", now, body, now)
 
 
 async def _definition_of_step(step: Step) -> JourneyDefinition | None:
@@ -248,7 +256,21 @@ async def _world(tenant: Tenant, slips: list[Slip], steps: list[Step]) -> _World
     definitions, failed = await definitions_by_version({s.journey_version for s in slips})
     for version, exc in failed.items():
         BAD_VERSIONS.add(version, exc)
-    return _World(org, definitions, {c.id: c for c in customers}, {s.id: s for s in steps})
+    enrollment_ids = list({s.enrollment for s in steps})
+    held = (
+        await tenant.select(Enrollment, Enrollment.id).where(
+            Enrollment.id.is_in(enrollment_ids) & (Enrollment.holdout == True)  # noqa: E712
+        )
+        if enrollment_ids
+        else []
+    )
+    return _World(
+        org,
+        definitions,
+        {c.id: c for c in customers},
+        {s.id: s for s in steps},
+        {as_uuid(r["id"]) for r in held},
+    )
 
 
 async def _misses_in_a_row(tenant: Tenant, step: Step) -> tuple[int, UUID]:
@@ -382,6 +404,13 @@ async def _plan(
         None,
     )
     step = world.steps.get(slip.step) if slip.step else await _latest_step(tenant, slip, now)
+    if step is not None and step.id not in world.steps:
+        world.steps[step.id] = step
+        held = await tenant.select(Enrollment, Enrollment.holdout).where(
+            Enrollment.id == step.enrollment
+        )
+        if held and held[0]["holdout"]:
+            world.holdout.add(step.enrollment)
     run, run_start = (0, None)
     if step is not None and slip.deficit == "motivation" and step.status == "missed":
         run, run_start = await _misses_in_a_row(tenant, step)
@@ -460,7 +489,7 @@ async def _messages(
                 out += [row] if row else []
             continue
         target, due, when = step, now, clock.as_utc(step.due_at) if step else now
-        values = _values(world, c, behaviour, when, locale, guidance)
+        values = _values(world, c, behaviour, when, locale, guidance, slip.deficit)
         if message == "extra_reminder":
             if step is None:
                 continue
@@ -470,7 +499,7 @@ async def _messages(
             when = clock.as_utc(target.due_at)
             before = parse_duration(settings_.remind_before)
             due = max(now, when - before.exact)
-            values = _values(world, c, behaviour, when, locale, guidance)
+            values = _values(world, c, behaviour, when, locale, guidance, slip.deficit)
         check_back = now + parse_duration(settings_.check_back).exact
         values["check_back_date"] = local_fields(check_back, ZoneInfo(c.timezone), locale)["date"]
         if message == "check_back":
@@ -478,7 +507,7 @@ async def _messages(
         body = render(message, locale, values)
         out.append(
             _nudge_row(
-                world.org.id,
+                world,
                 target,
                 c.id,
                 channel,

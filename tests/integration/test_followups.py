@@ -251,3 +251,16 @@ async def test_one_organisations_failure_does_not_stop_another(org: Org, other_o
     assert [t.reason for t in await _tasks(other_org)] == ["financial"]
     assert await FollowUp.count().where(FollowUp.organization == org.id) == 0
     assert org.id in followups.BAD_ORGANIZATIONS.active()
+
+
+async def test_a_holdout_customer_is_asked_nothing_but_it_is_recorded(org: Org) -> None:
+    await journeys.load_journey(org.tenant, COACH)
+    c = await sms_customer(org)
+    start = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    await enrollments.enroll(
+        org.tenant, c.id, "coach", {"start": start}, holdout=True, backfill=True
+    )
+    await missed.detect_missed(organization=org.id)
+    await followups.follow_up_due(organization=org.id)
+    asked = await _nudges(org, "why:%")
+    assert asked and {(r["status"], r["reason"]) for r in asked} == {("suppressed", "holdout")}
