@@ -36,7 +36,8 @@ class Slip(Table):
     channel = Varchar(length=32, null=True, default=None)
     note = Text(default="")
     occurred_at = Timestamptz(index=True)
-    created_at = Timestamptz(default=TimestamptzNow())
+    # Indexed: the follow-up job reads the last days' slips on every scheduler tick.
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
     updated_at = Timestamptz(default=TimestamptzNow())
     idempotency_key = Varchar(length=200, null=True, default=None)
     voided_at = Timestamptz(null=True, default=None)
