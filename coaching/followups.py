@@ -17,6 +17,7 @@ whose follow-ups fail, so one organisation's bad row never stops another's work.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -329,17 +330,22 @@ async def _latest_step(tenant: Tenant, slip: Slip, now: datetime) -> Step | None
 
 
 async def follow_up_due(
-    now: datetime | None = None, limit: int = 500, organization: UUID | None = None
+    now: datetime | None = None,
+    limit: int = 500,
+    organization: UUID | None = None,
+    organizations: Sequence[UUID] = (),
 ) -> list[Written]:
-    """Follow up slips not yet followed up (of one ``organization``, or all)."""
+    """Follow up slips not yet followed up (of one ``organization``, of these
+    ``organizations``, or of all)."""
     now = now or clock.now()
     where = [
         "f.id IS NULL", "s.voided_at IS NULL", "s.source <> 'import'", "s.created_at > {}",
     ]  # fmt: skip
     args: list[Any] = [now - LOOKBACK]
-    if organization is not None:
-        where.append("s.organization = {}")
-        args.append(organization)
+    wanted = [*organizations, *([organization] if organization is not None else [])]
+    if wanted:
+        where.append(f"s.organization IN ({', '.join('{}' for _ in wanted)})")
+        args += wanted
     for org_id in BAD_ORGANIZATIONS.active():
         where.append("s.organization <> {}")
         args.append(org_id)
