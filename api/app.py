@@ -36,6 +36,7 @@ from api.controllers.journeys import JourneyController
 from api.controllers.nudges import NudgeController
 from api.controllers.rankings import RankingController
 from api.controllers.slips import SlipController
+from api.controllers.tasks import TaskController
 from api.controllers.webhooks import WebhookController
 from api.input_checks import CheckedRequest, RefuseNul
 from api.pages.auth import AccountPages, AuthPages
@@ -43,6 +44,7 @@ from api.pages.dashboard_panels import PanelPages
 from api.pages.dashboards import PLOTLY_DIR, DashboardPages
 from api.pages.outbox import OutboxPages
 from api.pages.staff import StaffPages
+from api.pages.tasks import TaskPages
 from api.pages.unsubscribe import UnsubscribePages
 from api.problems import EXCEPTION_HANDLERS
 from coaching import outbox as _outbox  # noqa: F401 - installs the step companion
@@ -131,12 +133,14 @@ def create_app(
         SlipController,
         NudgeController,
         InboxController,
+        TaskController,
         WebhookController,
         RankingController,
         CountermeasureController,
         AuthPages,
         AccountPages,
         StaffPages,
+        TaskPages,
         OutboxPages,
         UnsubscribePages,
         DashboardPages,

@@ -108,12 +108,18 @@ def migrate() -> None:
 @click.option("--contact-phone", default="", help="Phone number given in HELP replies.")
 @click.option("--contact-email", default="", help="Email address given in HELP replies.")
 @click.option("--postal-address", default="", help="Postal address for email footers.")
+@click.option(
+    "--task-due-hours", type=int, default=None, help="Staff tasks are due this many hours after."
+)
+@click.option(
+    "--task-target-percent", type=int, default=None, help="Share of tasks to handle in time."
+)
 def init(
     slug: str,
     org_name: str,
     admin_email: str,
     admin_password: str | None,
-    **contact: str,
+    **contact: str | int | None,
 ) -> None:
     """Migrate, create an organisation and its admin, and print an admin API key."""
     from core import identity as services
@@ -121,7 +127,7 @@ def init(
 
     async def work() -> services.Bootstrap:
         await _migrate()
-        given = {k: v for k, v in contact.items() if v}
+        given = {k: v for k, v in contact.items() if v not in ("", None)}
         if given:
             # Checked before anything is written, so a typo creates nothing.
             try:

@@ -30,12 +30,15 @@ class OrganizationOut(msgspec.Struct):
     contact_phone: str  # given in HELP replies and email footers
     contact_email: str
     postal_address: str  # the footer of every email
+    task_due_hours: int  # the service standard: a staff task is due this long after it opens
+    task_target_percent: int  # ... and this share of tasks should be closed in time
 
     @classmethod
     def of(cls, org: Organization) -> OrganizationOut:
         return cls(
             org.id, org.slug, org.name, org.timezone, org.created_at, org.sms_from,
             org.messaging_service_sid, org.contact_phone, org.contact_email, org.postal_address,
+            org.task_due_hours, org.task_target_percent,
         )  # fmt: skip
 
 
@@ -50,11 +53,15 @@ ContactEmail = Annotated[
     documented(pattern=CONTACT_EMAIL_PATTERN, maxLength=254),
 ]
 PostalAddress = Annotated[str, documented(pattern="^[^\\u0000]*$", maxLength=300)]
+# Whole numbers, written as JSON numbers: JSON Schema's "integer" includes 8.0, so the
+# schema says number with multipleOf 1 and the value is taken as the whole number it is.
+DueHours = Annotated[float, msgspec.Meta(ge=1, le=24 * 30, multiple_of=1)]
+TargetPercent = Annotated[float, msgspec.Meta(ge=1, le=100, multiple_of=1)]
 
 
 class OrganizationPatch(Input):
-    """Change the organisation's name, SMS sender and contact details (admin). Omitted
-    fields stay; an empty string clears an optional one."""
+    """Change the organisation's name, SMS sender, contact details and service standard
+    for staff tasks (admin). Omitted fields stay; an empty string clears an optional one."""
 
     name: OrgName | msgspec.UnsetType = msgspec.UNSET
     sms_from: SmsFrom | msgspec.UnsetType = msgspec.UNSET
@@ -62,13 +69,16 @@ class OrganizationPatch(Input):
     contact_phone: ContactPhone | msgspec.UnsetType = msgspec.UNSET
     contact_email: ContactEmail | msgspec.UnsetType | None = msgspec.UNSET  # null clears
     postal_address: PostalAddress | msgspec.UnsetType = msgspec.UNSET
+    task_due_hours: DueHours | msgspec.UnsetType = msgspec.UNSET
+    task_target_percent: TargetPercent | msgspec.UnsetType = msgspec.UNSET
 
-    def changes(self) -> dict[str, str | None]:
-        return {
-            f: getattr(self, f)
-            for f in self.__struct_fields__
-            if getattr(self, f) is not msgspec.UNSET
-        }
+    def changes(self) -> dict[str, str | int | None]:
+        out: dict[str, str | int | None] = {}
+        for f in self.__struct_fields__:
+            value = getattr(self, f)
+            if value is not msgspec.UNSET:
+                out[f] = int(value) if isinstance(value, float) else value
+        return out
 
 
 class MeOut(msgspec.Struct):

@@ -26,6 +26,7 @@ from coaching import instruments, pacing, unsubscribe
 from coaching.channels.base import Channel, Outcome, Outgoing, Permanent, Sender, Sent, Transient
 from coaching.channels.registry import Channels, channels_for
 from coaching.decisions import Go, Snapshot, Stop, Wait, decide
+from coaching.outbox import PLANNED_PREFIX
 from coaching.tables import Nudge
 from core import clock
 from core.db import engine, run_sql
@@ -68,7 +69,7 @@ def default_channels() -> Channels:
 # channel and purpose, and how many of their messages went out in the last 24 hours.
 _COLUMNS = f"""
 n.id, n.organization, n.customer, n.kind, n.channel, n.purpose, n.critical,
-       n.template, n.unless_confirmed,
+       n.template, n.unless_confirmed, n.body AS planned_body,
        c.id AS customer_found, c.first_name, c.last_name, c.phone, c.email, c.locale,
        c.timezone, c.send_window_start, c.send_window_end, c.erased_at,
        o.name AS org_name, o.sms_from, o.messaging_service_sid, o.contact_phone,
@@ -271,7 +272,10 @@ def _compose(ctx: Context, s: Snapshot, settings: Settings) -> tuple[Outgoing, s
     }
     d = ctx.definition
     locale = ctx["locale"]
-    if d is not None and ctx["behaviour"] is not None and ctx["anchors"] is not None:
+    if ctx["planned_body"] and str(ctx["template"]).startswith(PLANNED_PREFIX):
+        # A follow-up (coaching.followups) was rendered when its cause was known.
+        body, subject = ctx["planned_body"], ctx["org_name"]
+    elif d is not None and ctx["behaviour"] is not None and ctx["anchors"] is not None:
         by_locale = d.templates.get(ctx["template"], {})
         locale = pick_locale(locale, list(by_locale), d.locales[0])
         anchors = {

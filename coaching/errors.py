@@ -1,6 +1,6 @@
 """Coaching-context errors."""
 
-from core.errors import DomainError, Invalid, NotFound
+from core.errors import Conflict, DomainError, Invalid, NotFound
 
 
 class CoachingError(DomainError):
@@ -31,3 +31,11 @@ class UnsubscribeInvalid(CoachingError):
 
 class InboxItemNotFound(NotFound, CoachingError):
     """No such inbox item in the organisation."""
+
+
+class TaskNotFound(NotFound, CoachingError):
+    """No such staff task in the organisation."""
+
+
+class TaskClosed(Conflict, CoachingError):
+    """The staff task is already closed."""

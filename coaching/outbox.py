@@ -44,6 +44,9 @@ PG_TYPES = (
 NudgeRow = tuple[Any, ...]
 # Reminders and follow-ups of a journey help the customer do their part: informational.
 STEP_PURPOSE = "informational"
+# Templates of messages written with their text (the follow-up policy's, coaching.followups):
+# the worker sends the stored body instead of rendering a journey template.
+PLANNED_PREFIX = "follow-up-"
 
 
 @dataclass(frozen=True)

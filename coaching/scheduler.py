@@ -1,6 +1,7 @@
 """The scheduler loop: periodically claims due work and publishes it to the broker.
 
-Each :func:`tick` materialises steps on the rolling horizon, closes missed steps, claims
+Each :func:`tick` materialises steps on the rolling horizon, closes missed steps, follows
+up new slips by their cause (coaching.followups), claims
 due messages and re-publishes stale claims, and purges what has expired. It is safe to run
 several schedulers: every claim is an atomic conditional update in the database.
 """
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import coaching.outbox  # noqa: F401 - installs the step companion the refill job needs
-from coaching import dispatch
+from coaching import dispatch, followups
 from core import identity
 from core.idempotency import purge
 from journeys.enrollments.jobs import materialise_due
@@ -66,6 +67,12 @@ async def materialise_steps() -> int:
 async def detect_missed_steps() -> int:
     """Close steps whose grace has passed without a confirmation, each with its slip."""
     return len(await detect_missed())
+
+
+@register
+async def follow_up_slips() -> int:
+    """Answer new slips and missed steps by their cause (coaching.policy): messages, tasks."""
+    return len(await followups.follow_up_due())
 
 
 @register

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import msgspec
 
+from core.schemas import Input
 from journeys.customers.schemas import CustomerOut
 from journeys.schemas import EnrollmentOut, StepOut
 
@@ -136,3 +137,42 @@ class InboxItemOut(msgspec.Struct):
             row["outcome"], row["question"], "closed" if row["closed_at"] else "open",
             row["closed_at"], row["closed_by"],
         )  # fmt: skip
+
+
+class TaskOut(msgspec.Struct):
+    """A staff task: an escalation a person must handle by ``due_at`` (the organisation's
+    service standard); ``overdue`` when it is open past that."""
+
+    id: UUID
+    reason: str  # complaint | ability | financial | escalate | repeated_misses
+    title: str
+    detail: str
+    status: str  # open | closed
+    overdue: bool
+    due_at: datetime
+    customer_id: UUID | None
+    slip_id: UUID | None
+    enrollment_id: UUID | None
+    step_id: UUID | None
+    behaviour: str
+    assigned_to: UUID | None
+    outcome: str | None
+    closed_at: datetime | None
+    closed_by_user_id: UUID | None
+    closed_by_key_id: UUID | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, t: Any, now: datetime) -> TaskOut:
+        """From a stored task, judged overdue at ``now``."""
+        return cls(
+            t.id, t.reason, t.title, t.detail, t.status, t.status == "open" and t.due_at < now,
+            t.due_at, t.customer, t.slip, t.enrollment, t.step, t.behaviour, t.assigned_to,
+            t.outcome, t.closed_at, t.closed_by_user, t.closed_by_key, t.created_at,
+        )  # fmt: skip
+
+
+class TaskCloseIn(Input):
+    """How the task ended (what was done, what the customer said)."""
+
+    outcome: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]

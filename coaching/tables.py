@@ -13,8 +13,9 @@ from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from core.tables import Organization
-from journeys.tables import Step
+from core.tables import ApiKey, Organization, StaffUser
+from journeys.tables import Customer, Step
+from slips.tables import Slip
 
 
 class Nudge(Table):
@@ -119,3 +120,44 @@ class InboundMessage(Table):
     closed_by = UUID(null=True, default=None)  # the staff user who closed it
     received_at = Timestamptz(default=TimestamptzNow())
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class FollowUp(Table):
+    """The marker that a slip has been followed up (coaching.policy decided, the outbox
+    and tasks were written): one per slip, so a second scheduler finds nothing to do."""
+
+    id = UUID(primary_key=True)
+    organization = UUID()
+    slip = ForeignKey(references=Slip, null=False, unique=True, on_delete=OnDelete.cascade)
+    action = Varchar(length=32)  # what the policy chose (see coaching.policy.Action)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class StaffTask(Table):
+    """Work for a person: an escalation the policy made (ability, money, repeated misses,
+    a complaint), due within the organisation's service standard."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(
+        references=Organization, null=False, on_delete=OnDelete.cascade, index=True
+    )
+    customer = ForeignKey(references=Customer, null=True, on_delete=OnDelete.set_null)
+    slip = ForeignKey(references=Slip, null=True, on_delete=OnDelete.set_null)
+    enrollment = UUID(null=True, default=None)
+    step = UUID(null=True, default=None)
+    behaviour = Varchar(length=64, default="")
+    reason = Varchar(length=32)  # ability | financial | escalate | repeated_misses | complaint
+    title = Varchar(length=200)
+    detail = Text(default="")
+    # Unique: names the task's cause (``slip:<id>``, ``misses:<first missed step>``), so
+    # rival schedulers can never open it twice.
+    dedupe_key = Varchar(length=120, unique=True)
+    status = Varchar(length=8, default="open")  # open | closed
+    assigned_to = ForeignKey(references=StaffUser, null=True, on_delete=OnDelete.set_null)
+    due_at = Timestamptz(index=True)
+    outcome = Text(null=True, default=None)
+    closed_at = Timestamptz(null=True, default=None)
+    closed_by_user = ForeignKey(references=StaffUser, null=True, on_delete=OnDelete.set_null)
+    closed_by_key = ForeignKey(references=ApiKey, null=True, on_delete=OnDelete.set_null)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())

@@ -169,21 +169,41 @@ ORGANIZATION_FIELDS: dict[str, tuple[Any, re.Pattern[str] | None, str, int]] = {
 }  # fmt: skip
 
 
-async def update_organization(org_id: UUID, changes: Mapping[str, str | None]) -> Organization:
-    """Change the organisation's name, SMS sender and contact details. An empty string
-    clears the sender fields (the deployment's default sender is then used) and the free
-    text ones; None clears any optional field (the contact email is cleared only so)."""
+# The service standard for staff tasks, as whole numbers: (column, lowest, highest).
+STANDARD_FIELDS: dict[str, tuple[Any, int, int]] = {
+    "task_due_hours": (Organization.task_due_hours, 1, 24 * 30),
+    "task_target_percent": (Organization.task_target_percent, 1, 100),
+}
+
+
+async def update_organization(
+    org_id: UUID, changes: Mapping[str, str | int | None]
+) -> Organization:
+    """Change the organisation's name, SMS sender, contact details and service standard.
+    An empty string clears the sender fields (the deployment's default sender is then
+    used) and the free text ones; None clears any optional field (the contact email is
+    cleared only so)."""
     values = await check_organization_fields(changes)
     if values:
         await Organization.update(values).where(Organization.id == org_id)
     return await organization_by_id(org_id)
 
 
-async def check_organization_fields(changes: Mapping[str, str | None]) -> dict[Any, Any]:
+async def check_organization_fields(changes: Mapping[str, str | int | None]) -> dict[Any, Any]:
     """The column values for ``changes``; raises naming every field that is wrong."""
     values: dict[Any, Any] = {}
     errors: list[FieldError] = []
     for field, raw in changes.items():
+        if field in STANDARD_FIELDS:
+            number, low, high = STANDARD_FIELDS[field]
+            if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+                errors.append(FieldError(field, f"a whole number from {low} to {high}"))
+            else:
+                values[number] = raw
+            continue
+        if isinstance(raw, int):
+            errors.append(FieldError(field, "must be text"))
+            continue
         column, pattern, message, limit = ORGANIZATION_FIELDS[field]
         if raw is None and field != "name":
             values[column] = ""

@@ -28,6 +28,10 @@ class Organization(Table):
     contact_phone = Varchar(length=20, default="")
     contact_email = Varchar(length=254, default="")
     postal_address = Varchar(length=300, default="")
+    # The service standard for staff tasks: ``task_target_percent`` of tasks handled within
+    # ``task_due_hours`` (a task is due that long after it is created).
+    task_due_hours = Integer(default=24)
+    task_target_percent = Integer(default=90)
     created_at = Timestamptz(default=TimestamptzNow())
 
 

@@ -121,6 +121,24 @@ class Behaviour(Strict, kw_only=True, frozen=True):
     nudges: list[Nudge] = []
 
 
+class FollowUpSettings(Strict, kw_only=True, frozen=True):
+    """How coaching follows up slips and missed steps of this journey (coaching.policy)."""
+
+    escalate_after_misses: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=30,
+            description="consecutive misses of a motivation-type behaviour before a staff task",
+        ),
+    ] = 3
+    remind_before: str = "2h"  # the extra reminder before the next occurrence (forgetfulness)
+    check_back: str = "3d"  # after a complaint's recovery message, when we check back
+
+
+DEFAULT_FOLLOW_UP = FollowUpSettings()
+
+
 class JourneyDefinition(Strict, kw_only=True, frozen=True):
     """A customer's role written down: behaviours, schedules, nudges and templates."""
 
@@ -137,10 +155,19 @@ class JourneyDefinition(Strict, kw_only=True, frozen=True):
     holdout: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.0
     behaviours: Annotated[list[Behaviour], msgspec.Meta(min_length=1)]
     templates: dict[Key, dict[str, Annotated[str, msgspec.Meta(min_length=1)]]] = {}
+    # Unset (not None) when the author leaves it out: unset fields are not encoded, so
+    # journeys written before it existed keep their canonical form and digest.
+    follow_up: FollowUpSettings | msgspec.UnsetType = msgspec.UNSET
 
     def behaviour(self, key: str) -> Behaviour | None:
         """The behaviour with this key, if any."""
         return next((b for b in self.behaviours if b.key == key), None)
+
+    def follow_up_settings(self) -> FollowUpSettings:
+        """The journey's follow-up settings, defaults filled."""
+        return (
+            DEFAULT_FOLLOW_UP if isinstance(self.follow_up, msgspec.UnsetType) else self.follow_up
+        )
 
 
 @dataclass
@@ -445,6 +472,9 @@ class _Checker:
                     used_templates.setdefault(nudge.template, []).append((where, nudge.channel))
         self._keywords(journey_words)
         self._templates(used_templates)
+        if not isinstance(d.follow_up, msgspec.UnsetType):
+            self._duration("follow_up.remind_before", d.follow_up.remind_before)
+            self._duration("follow_up.check_back", d.follow_up.check_back)
 
     def _unique(self, path: str, values: list[str], suffix: str = "") -> None:
         seen: set[str] = set()

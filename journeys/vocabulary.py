@@ -25,6 +25,8 @@ PreventionStrategy = Literal[
 ]  # fmt: skip
 # Who recorded a slip.
 SlipSource = Literal["staff", "system", "customer", "import"]
+# What a slip is: an error the customer made, or a complaint they made about the service.
+SlipKind = Literal["error", "complaint"]
 # How a customer is contacted, why, and what they said to it.
 Channel = Literal["sms", "email"]
 Purpose = Literal["informational", "marketing"]
@@ -38,6 +40,7 @@ DEFICITS: tuple[str, ...] = get_args(Deficit)
 STAGES: tuple[str, ...] = get_args(Stage)
 PREVENTION_STRATEGIES: tuple[str, ...] = get_args(PreventionStrategy)
 SLIP_SOURCES: tuple[str, ...] = get_args(SlipSource)
+SLIP_KINDS: tuple[str, ...] = get_args(SlipKind)
 CHANNELS: tuple[str, ...] = get_args(Channel)
 PURPOSES: tuple[str, ...] = get_args(Purpose)
 NUDGE_KINDS: tuple[str, ...] = get_args(NudgeKind)

@@ -2,8 +2,9 @@
 
 Columns (header row required, any order): ``journey``, ``behaviour`` and ``occurred_at`` are
 required; ``failure_mode``, ``root_cause``, ``deficit``, ``customer_ref``, ``severity``,
-``site``, ``channel``, ``note`` and ``key`` are optional. ``occurred_at`` is ISO 8601; without
-an offset it is read in the organisation's timezone, and a bare date means 12:00 that day.
+``site``, ``channel``, ``note``, ``key`` and ``kind`` (error or complaint) are optional.
+``occurred_at`` is ISO 8601; without an offset it is read in the organisation's timezone,
+and a bare date means 12:00 that day.
 Each row gets a key (its ``key`` column, else one derived from the file name, line and
 content), so importing the same file again adds nothing. By default the import is
 all-or-nothing: one bad row and nothing is written; ``skip_invalid`` stores the good rows.
@@ -33,7 +34,7 @@ from slips.schemas import SlipItemIn
 REQUIRED = ("journey", "behaviour", "occurred_at")
 OPTIONAL = (
     "failure_mode", "root_cause", "deficit", "customer_ref", "severity",
-    "site", "channel", "note", "key",
+    "site", "channel", "note", "key", "kind",
 )  # fmt: skip
 CHUNK = 1000
 
@@ -180,7 +181,10 @@ def parse_rows(
         if errors:
             bad.append(RowError(line, errors))
             continue
-        content = "\x1f".join(values.get(c, "") for c in REQUIRED + OPTIONAL)
+        # ``kind`` came later: it joins the derived key only when given, so a sheet
+        # imported before it existed still maps to the keys it was stored under.
+        columns = [c for c in REQUIRED + OPTIONAL if c != "kind" or values.get("kind")]
+        content = "\x1f".join(values.get(c, "") for c in columns)
         derived = hashlib.sha256(f"{base}\x1e{line}\x1e{content}".encode()).hexdigest()[:40]
         items.append(
             (
@@ -198,6 +202,7 @@ def parse_rows(
                     note=values.get("note", ""),
                     occurred_at=occurred,
                     key=values.get("key") or f"csv:{derived}",
+                    kind=values.get("kind") or "error",
                 ),
             )
         )

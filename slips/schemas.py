@@ -10,6 +10,7 @@ import msgspec
 
 from core.errors import FieldError
 from core.schemas import Input
+from journeys.vocabulary import SlipKind
 from slips.tables import Slip
 from slips.validation import SlipRow
 
@@ -35,6 +36,8 @@ class SlipIn(Input, kw_only=True):
     channel: Annotated[str, msgspec.Meta(max_length=32)] | None = None
     note: Note = ""
     occurred_at: datetime | None = None
+    # A complaint about the service gets the five-step recovery rather than coaching.
+    kind: SlipKind = "error"
 
 
 class SlipItemIn(SlipIn, kw_only=True):
@@ -105,6 +108,7 @@ class SlipOut(msgspec.Struct):
     voided_at: datetime | None
     void_reason: str | None
     key: str | None
+    kind: str
 
     @classmethod
     def of(cls, s: Slip | SlipRow, journey_key: str) -> SlipOut:
@@ -115,7 +119,7 @@ class SlipOut(msgspec.Struct):
             s.id, s.journey, journey_key, s.behaviour, s.failure_mode, s.root_cause, s.deficit,
             s.stage, s.severity, s.source, s.customer, s.enrollment, s.step, s.reporter_user,
             s.reporter_key, s.site, s.channel, s.note, s.occurred_at, s.created_at,
-            voided_at, reason, s.idempotency_key,
+            voided_at, reason, s.idempotency_key, s.kind,
         )  # fmt: skip
 
 

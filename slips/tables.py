@@ -25,6 +25,8 @@ class Slip(Table):
     stage = Varchar(length=32)
     severity = Integer()
     source = Varchar(length=8)  # staff | system | customer | import
+    # error | complaint: a complaint gets the five-step service recovery (coaching.policy).
+    kind = Varchar(length=12, default="error")
     customer = ForeignKey(references=Customer, null=True, on_delete=OnDelete.set_null)
     enrollment = ForeignKey(references=Enrollment, null=True, on_delete=OnDelete.set_null)
     step = ForeignKey(references=Step, null=True, on_delete=OnDelete.set_null)
@@ -34,7 +36,8 @@ class Slip(Table):
     channel = Varchar(length=32, null=True, default=None)
     note = Text(default="")
     occurred_at = Timestamptz(index=True)
-    created_at = Timestamptz(default=TimestamptzNow())
+    # Indexed: the follow-up job reads the last days' slips on every scheduler tick.
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
     updated_at = Timestamptz(default=TimestamptzNow())
     idempotency_key = Varchar(length=200, null=True, default=None)
     voided_at = Timestamptz(null=True, default=None)

@@ -17,7 +17,7 @@ from core.ids import new_id
 from core.tenancy import Tenant
 from journeys.definition import Behaviour, FailureMode
 from journeys.tables import Customer, Enrollment, Step
-from journeys.vocabulary import DEFICITS, ROOT_CAUSES, SlipSource
+from journeys.vocabulary import DEFICITS, ROOT_CAUSES, SLIP_KINDS, SlipSource
 from settings import get_settings
 from slips.catalogue import Current, choices, current_journeys, journey_choices
 
@@ -51,6 +51,7 @@ class SlipRow(NamedTuple):
     created_at: datetime
     updated_at: datetime
     idempotency_key: str | None
+    kind: str = "error"
 
 
 @dataclass
@@ -72,6 +73,7 @@ class SlipInput:
     note: str = ""
     occurred_at: datetime | None = None
     key: str | None = None
+    kind: str = "error"
 
 
 @dataclass
@@ -255,6 +257,10 @@ def build(
     )
     if not 1 <= severity <= 10:
         errors.append(FieldError("severity", "must be between 1 and 10"))
+    if item.kind not in SLIP_KINDS:
+        errors.append(
+            FieldError("kind", f"unknown kind {item.kind!r}; valid: {choices(SLIP_KINDS)}")
+        )
     occurred = _occurred(item, now, errors)
     customer_id, enrollment_id = _links(item, ctx, current, errors)
     if errors or current is None or behaviour is None:
@@ -284,6 +290,7 @@ def build(
             created_at=now,
             updated_at=now,
             idempotency_key=item.key,
+            kind=item.kind,
         ),
         [],
     )

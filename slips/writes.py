@@ -20,7 +20,7 @@ SLIP_COLUMNS = SlipRow._fields
 SLIP_PG_TYPES = (
     "uuid", "uuid", "uuid", "uuid", "varchar", "varchar", "varchar", "varchar", "varchar",
     "int", "varchar", "uuid", "uuid", "uuid", "uuid", "uuid", "varchar", "varchar", "text",
-    "timestamptz", "timestamptz", "timestamptz", "varchar",
+    "timestamptz", "timestamptz", "timestamptz", "varchar", "varchar",
 )  # fmt: skip
 
 

@@ -55,7 +55,8 @@ class IdentityController(Controller):
     async def update_organization(
         self, request: AnyRequest, data: JSONBody[OrganizationPatch]
     ) -> OrganizationOut:
-        """Change the organisation's name, SMS sender and contact details."""
+        """Change the organisation's name, SMS sender, contact details and the service
+        standard for staff tasks (``task_due_hours``, ``task_target_percent``)."""
         org = await services.update_organization(principal_of(request).org_id, data.changes())
         return OrganizationOut.of(org)
 

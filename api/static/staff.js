@@ -31,6 +31,7 @@
   const chosenText = $("customer-chosen-text");
   const hint = $("customer-hint");
   const note = $("note");
+  const complaint = $("complaint");
   const announce = $("announce");
   const undoButton = $("undo");
   const outboxStatus = $("outbox");
@@ -225,6 +226,7 @@
     customer_id: "customer_id-error",
     customer_ref: "customer_id-error",
     note: "note-error",
+    kind: "kind-error",
   };
 
   function clearError(field) {
@@ -292,6 +294,7 @@
     if (customer) fields.customer_id = customer.id;
     const text = note.value.trim();
     if (text) fields.note = text;
+    if (complaint.checked) fields.kind = "complaint";
     const signature = JSON.stringify(fields);
     if (pending && pending.signature === signature) return pending;
     const occurred = new Date(Date.now() + clockOffset).toISOString();
@@ -310,6 +313,7 @@
     showModes();
     clearCustomer(false);
     note.value = "";
+    complaint.checked = false;
   }
 
   // Outcome of one POST: "ok" (201, fresh or replayed), "retry" (network, 5xx), "login"

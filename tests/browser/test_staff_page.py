@@ -99,6 +99,8 @@ async def test_staff_logs_slips_on_a_phone(
     # the entry, ready to send, is what a phone user sees
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360
     await page.screenshot(path=str(artifacts / "staff-entry-360.png"), full_page=True)
+    await page.keyboard.press("Tab")  # past "a complaint", left unticked: an error
+    await expect(page.get_by_label("A complaint about our service")).to_be_focused()
     await page.keyboard.press("Tab")
     await expect(page.get_by_role("button", name="Log slip")).to_be_focused()
     await page.keyboard.press("Enter")

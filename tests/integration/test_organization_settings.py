@@ -82,3 +82,46 @@ async def test_init_takes_sender_and_contacts_and_refuses_a_bad_one(
     )  # fmt: skip
     assert bad.returncode != 0 and "--sms-from" in bad.stderr and "Traceback" not in bad.stderr
     assert not await Organization.exists().where(Organization.slug == f"{slug}-b")
+
+
+async def test_admin_sets_the_service_standard_for_staff_tasks(client: Any, org: Org) -> None:
+    shown = (await client.get("/api/v1/organization", headers=org.auth("staff"))).json()
+    assert (shown["task_due_hours"], shown["task_target_percent"]) == (24, 90)
+    body = {"task_due_hours": 8, "task_target_percent": 95}
+    r = await client.patch("/api/v1/organization", json=body, headers=org.auth("admin"))
+    assert r.status_code == 200, r.text
+    assert {k: r.json()[k] for k in body} == body
+    whole = {"task_due_hours": 12.0}  # JSON does not tell 12.0 from 12
+    r = await client.patch("/api/v1/organization", json=whole, headers=org.auth("admin"))
+    assert r.status_code == 200 and r.json()["task_due_hours"] == 12
+    for bad in (
+        {"task_due_hours": 0},
+        {"task_target_percent": 101},
+        {"task_due_hours": "8"},
+        {"task_due_hours": 8.5},
+    ):
+        assert_problem(
+            await client.patch("/api/v1/organization", json=bad, headers=org.auth("admin")), 422
+        )
+    refused = await client.patch("/api/v1/organization", json=body, headers=org.auth("manager"))
+    assert refused.status_code == 403
+
+
+async def test_init_takes_the_service_standard(cli_env: dict[str, str]) -> None:
+    slug = f"init-{secrets.token_hex(3)}"
+    done = await asyncio.to_thread(
+        run,
+        "init", "--org", slug, "--org-name", "Std Clinic", "--admin-email",
+        f"admin@{slug}.example", "--task-due-hours", "12", "--task-target-percent", "75",
+        env=cli_env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    row = await Organization.select().where(Organization.slug == slug).first()
+    assert row is not None and (row["task_due_hours"], row["task_target_percent"]) == (12, 75)
+    bad = await asyncio.to_thread(
+        run,
+        "init", "--org", f"{slug}-b", "--org-name", "B", "--admin-email",
+        f"admin@{slug}-b.example", "--task-due-hours", "0", env=cli_env,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "--task-due-hours" in bad.stderr
+    assert not await Organization.exists().where(Organization.slug == f"{slug}-b")

@@ -142,3 +142,26 @@ async def test_unreadable_records_are_named_by_line(client: Any, tmp_path: Path)
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         assert f"{sheet}: line {line}: " in result.stderr and words in result.stderr
     assert await count(org) == 0
+
+
+async def test_a_kind_column_marks_complaints_and_keeps_earlier_keys(tmp_path: Path) -> None:
+    slug, org = await new_org()
+    day = month_ago().isoformat()
+    sheet = tmp_path / "kinds.csv"
+    head = "journey,behaviour,occurred_at,note"
+    sheet.write_text(f"{head}\nhypertension-adherence,take-dose,{day},first\n")
+    assert run("slips", "import", str(sheet), "--org", slug).returncode == 0
+    # The same row with an empty kind column keeps the key it was stored under.
+    sheet.write_text(
+        f"{head},kind\nhypertension-adherence,take-dose,{day},first,\n"
+        f"hypertension-adherence,take-dose,{day},late,complaint\n"
+    )
+    done = run("slips", "import", str(sheet), "--org", slug)
+    assert "1 imported, 1 already imported" in done.stdout, done.stdout + done.stderr
+    kinds = sorted(
+        r["kind"] for r in await Slip.select(Slip.kind).where(Slip.organization == org.id)
+    )
+    assert kinds == ["complaint", "error"]
+    sheet.write_text(f"{head},kind\nhypertension-adherence,take-dose,{day},x,praise\n")
+    bad = run("slips", "import", str(sheet), "--org", slug)
+    assert bad.returncode != 0 and "kind" in bad.stdout + bad.stderr

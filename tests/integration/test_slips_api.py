@@ -317,3 +317,17 @@ async def test_customer_reports_map_reasons_to_failure_modes(meds: Org) -> None:
     )
     assert same.id == unknown.id
     assert json.loads(json.dumps({"ok": True}))["ok"]
+
+
+async def test_a_slip_is_an_error_unless_it_is_a_complaint(client: Any, meds: Org) -> None:
+    plain = await client.post("/api/v1/slips", headers=meds.auth("staff"), json=slip())
+    assert plain.status_code == 201 and plain.json()["kind"] == "error"
+    complaint = await client.post(
+        "/api/v1/slips", headers=meds.auth("staff"), json=slip(kind="complaint", note="rude")
+    )
+    assert complaint.status_code == 201, complaint.text
+    assert complaint.json()["kind"] == "complaint"
+    listed = await client.get(f"/api/v1/slips/{complaint.json()['id']}", headers=meds.auth("staff"))
+    assert listed.json()["kind"] == "complaint"
+    bad = await client.post("/api/v1/slips", headers=meds.auth("staff"), json=slip(kind="praise"))
+    assert bad.status_code == 422

@@ -36,6 +36,7 @@ OBJECTS: dict[str, Callable[[Org], Any]] = {
     "nudge_id": lambda org: org.extra["nudge_id"],
     "item_id": lambda org: org.extra["inbox_item_id"],
     "countermeasure_id": lambda org: org.extra["countermeasure_id"],
+    "task_id": lambda org: org.extra["task_id"],
 }
 
 # Bodies that pass validation, so a route cannot answer 422 before it checks ownership.
@@ -43,6 +44,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/slips/{slip_id:uuid}/void"): {"reason": "probe"},
     ("PATCH", "/api/v1/slips/{slip_id:uuid}"): {"note": "probe"},
     ("POST", "/api/v1/countermeasures/{countermeasure_id:uuid}/end"): {},
+    ("POST", "/api/v1/tasks/{task_id:uuid}/close"): {"outcome": "probe"},
     ("POST", "/api/v1/customers/{customer_id:uuid}/consents"): {
         "channel": "sms",
         "purpose": "informational",
@@ -75,6 +77,13 @@ async def populate(org: Org) -> None:
 
     nudge = await Nudge.select(Nudge.id).where(Nudge.enrollment == done.enrollment.id).first()
     assert nudge is not None
+    from coaching import tasks
+    from core import clock
+
+    task = await tasks.open_task(
+        tenant, key=f"probe:{slip.id}", reason="escalate", title="Call Vic", due_hours=24,
+        now=clock.now(), customer=customer.id, slip=slip.id,
+    )  # fmt: skip
     from coaching.tables import InboundMessage
     from core.ids import new_id
 
@@ -102,6 +111,7 @@ async def populate(org: Org) -> None:
     org.extra.update(
         inbox_item_id=item.id,
         countermeasure_id=measure.id,
+        task_id=task,
         nudge_id=nudge["id"],
         slip_id=slip.id,
         customer_id=customer.id,
