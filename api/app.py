@@ -26,6 +26,7 @@ from litestar.template.config import TemplateConfig
 
 from api import observability, openapi
 from api.auth import LOGIN_PATHS, PUBLIC_PATHS, AuthMiddleware, LoginRequired
+from api.controllers.advisories import AdvisoryController
 from api.controllers.countermeasures import CountermeasureController
 from api.controllers.customers import CustomerController
 from api.controllers.enrollments import EnrollmentController
@@ -133,6 +134,7 @@ def create_app(
         SlipController,
         NudgeController,
         InboxController,
+        AdvisoryController,
         TaskController,
         WebhookController,
         RankingController,

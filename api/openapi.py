@@ -426,6 +426,8 @@ def operation_id(method: str, path: str) -> str:
 
 
 def _singular(word: str) -> str:
+    if word.endswith("ies"):
+        return word[:-3] + "y"  # advisories → advisory
     return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
 

@@ -26,7 +26,7 @@ from coaching import instruments, pacing, unsubscribe
 from coaching.channels.base import Channel, Outcome, Outgoing, Permanent, Sender, Sent, Transient
 from coaching.channels.registry import Channels, channels_for
 from coaching.decisions import Go, Snapshot, Stop, Wait, decide
-from coaching.outbox import PLANNED_PREFIX
+from coaching.outbox import WRITTEN_TEMPLATES
 from coaching.tables import Nudge
 from core import clock
 from core.db import engine, run_sql
@@ -272,8 +272,8 @@ def _compose(ctx: Context, s: Snapshot, settings: Settings) -> tuple[Outgoing, s
     }
     d = ctx.definition
     locale = ctx["locale"]
-    if ctx["planned_body"] and str(ctx["template"]).startswith(PLANNED_PREFIX):
-        # A follow-up (coaching.followups) was rendered when its cause was known.
+    if ctx["planned_body"] and str(ctx["template"]).startswith(WRITTEN_TEMPLATES):
+        # A follow-up or an advisory was rendered when it was written.
         body, subject = ctx["planned_body"], ctx["org_name"]
     elif d is not None and ctx["behaviour"] is not None and ctx["anchors"] is not None:
         by_locale = d.templates.get(ctx["template"], {})

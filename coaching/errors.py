@@ -39,3 +39,11 @@ class TaskNotFound(NotFound, CoachingError):
 
 class TaskClosed(Conflict, CoachingError):
     """The staff task is already closed."""
+
+
+class AdvisoryNotFound(NotFound, CoachingError):
+    """No such advisory in the organisation."""
+
+
+class AdvisoryInvalid(Invalid, CoachingError):
+    """An advisory names an unknown journey or behaviour, or its text does not render."""

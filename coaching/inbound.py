@@ -399,6 +399,16 @@ async def list_inbox(
     return page(rows, limit)
 
 
+async def open_inbox_count(tenant: Tenant) -> int:
+    """How many texts wait for a person (the tasks page points to them)."""
+    count: int = await InboundMessage.count().where(
+        (InboundMessage.organization == tenant.org_id)
+        & (InboundMessage.needs_staff == True)  # noqa: E712
+        & InboundMessage.closed_at.is_null()
+    )
+    return count
+
+
 async def get_item(tenant: Tenant, item_id: UUID) -> dict[str, Any]:
     """One inbox item of this organisation."""
     row = (

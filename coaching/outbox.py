@@ -44,9 +44,12 @@ PG_TYPES = (
 NudgeRow = tuple[Any, ...]
 # Reminders and follow-ups of a journey help the customer do their part: informational.
 STEP_PURPOSE = "informational"
-# Templates of messages written with their text (the follow-up policy's, coaching.followups):
-# the worker sends the stored body instead of rendering a journey template.
+# Templates of messages written with their text (the follow-up policy's, coaching.followups,
+# and advisories, coaching.advisories): the worker sends the stored body instead of
+# rendering a journey template.
 PLANNED_PREFIX = "follow-up-"
+ADVISORY_TEMPLATE = "advisory"
+WRITTEN_TEMPLATES = (PLANNED_PREFIX, ADVISORY_TEMPLATE)
 
 
 @dataclass(frozen=True)

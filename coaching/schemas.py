@@ -11,6 +11,7 @@ import msgspec
 from core.schemas import Input
 from journeys.customers.schemas import CustomerOut
 from journeys.schemas import EnrollmentOut, StepOut
+from journeys.vocabulary import Channel, Purpose
 
 if TYPE_CHECKING:
     from coaching.privacy import Erasure
@@ -176,3 +177,69 @@ class TaskCloseIn(Input):
     """How the task ended (what was done, what the customer said)."""
 
     outcome: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class AdvisoryIn(Input, kw_only=True):
+    """A one-off message to everyone on ``journey`` (with an active enrollment), or only to
+    those with a pending step of ``behaviour``. ``template`` may use ``{{ first_name }}``,
+    ``{{ last_name }}``, ``{{ org_name }}`` and ``{{ journey_title }}``; ``send_at``
+    defaults to now."""
+
+    journey: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    behaviour: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    template: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+    channel: Channel
+    purpose: Purpose = "informational"
+    send_at: datetime | None = None
+
+
+class AdvisoryProgress(msgspec.Struct):
+    """Where the advisory's messages are. ``waiting``: not yet sent (scheduled, queued or
+    sending, including those held for a customer's sending window); ``suppressed`` by
+    reason (e.g. ``no_consent``)."""
+
+    waiting: int
+    sent: int  # accepted by the provider (delivered ones included)
+    delivered: int
+    failed: int
+    cancelled: int
+    suppressed: dict[str, int]
+    done: bool
+
+
+class AdvisoryOut(msgspec.Struct):
+    """An advisory and its progress."""
+
+    id: UUID
+    journey: str
+    behaviour: str | None
+    channel: str
+    purpose: str
+    template: str
+    send_at: datetime
+    recipients: int
+    created_at: datetime
+    progress: AdvisoryProgress
+
+    @classmethod
+    def of(cls, a: Any, by_status: dict[str, int], suppressed: dict[str, int]) -> AdvisoryOut:
+        waiting = sum(by_status.get(s, 0) for s in ("scheduled", "queued", "sending"))
+        progress = AdvisoryProgress(
+            waiting=waiting,
+            sent=by_status.get("sent", 0) + by_status.get("delivered", 0),
+            delivered=by_status.get("delivered", 0),
+            failed=by_status.get("failed", 0) + by_status.get("undelivered", 0),
+            cancelled=by_status.get("cancelled", 0),
+            suppressed=suppressed,
+            done=waiting == 0,
+        )
+        return cls(
+            a.id, a.journey_key, a.behaviour or None, a.channel, a.purpose, a.template,
+            a.send_at, a.recipients, a.created_at, progress,
+        )  # fmt: skip
+
+
+class Advisories(msgspec.Struct):
+    """Advisories, the most recent first."""
+
+    items: list[AdvisoryOut]

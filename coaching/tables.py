@@ -161,3 +161,26 @@ class StaffTask(Table):
     closed_by_key = ForeignKey(references=ApiKey, null=True, on_delete=OnDelete.set_null)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class Advisory(Table):
+    """A one-off message to every customer a journey (or one of its behaviours) affects:
+    proactive service ("the clinic opens late tomorrow"). Its messages are ordinary outbox
+    rows with ``dedupe_key`` ``advisory:<id>:<customer>``, so each customer gets it once and
+    consent, sending window and cap apply when it is sent."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(
+        references=Organization, null=False, on_delete=OnDelete.cascade, index=True
+    )
+    journey = UUID()
+    journey_key = Varchar(length=64)
+    behaviour = Varchar(length=64, default="")  # "" = everyone on the journey
+    channel = Varchar(length=8)
+    purpose = Varchar(length=16, default="informational")
+    template = Text()
+    send_at = Timestamptz()
+    recipients = Integer(default=0)
+    created_by_user = UUID(null=True, default=None)
+    created_by_key = UUID(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())

@@ -3,6 +3,7 @@ and service standards. Formulas in docs/dashboards.md."""
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from core import clock
+from core.tables import Organization
 from core.tenancy import Tenant
 from dashboards import outbox_queries as oq
 from dashboards import queries, stats
@@ -48,10 +50,33 @@ class Standard:
     title: str
     target: float
     measure: Callable[[Tenant, Window], Awaitable[DayCounts]]
+    # The organisation's own title and target, where it sets them (None: the ones above).
+    own: Callable[[Tenant], Awaitable[tuple[str, float]]] | None = None
+
+    async def for_tenant(self, tenant: Tenant) -> Standard:
+        if self.own is None:
+            return self
+        title, target = await self.own(tenant)
+        return dataclasses.replace(self, title=title, target=target)
+
+
+async def _task_standard(tenant: Tenant) -> tuple[str, float]:
+    """The organisation's service standard for staff tasks (an admin sets it)."""
+    org = await Organization.objects().where(Organization.id == tenant.org_id).first()
+    assert org is not None  # the tenant's own organisation
+    target = float(org.task_target_percent)
+    return f"{target:g}% of staff tasks handled within {org.task_due_hours:g} h", target
 
 
 STANDARDS: list[Standard] = [
     Standard("nudges_delivered", "95% of nudges delivered", 95.0, oq.delivery_days),
+    Standard(
+        "tasks_in_time",
+        "90% of staff tasks handled within 24 h",
+        90.0,
+        oq.task_days,
+        _task_standard,
+    ),
 ]
 
 
@@ -200,7 +225,10 @@ async def panels(tenant: Tenant, window: Window, journey: str | None, tz: ZoneIn
         await oq.minutes_to_confirm(tenant, window, journey),
         journeys,
     )
-    standards = [standard_row(s, await s.measure(tenant, window), window, tz) for s in STANDARDS]
+    standards = [
+        standard_row(await s.for_tenant(tenant), await s.measure(tenant, window), window, tz)
+        for s in STANDARDS
+    ]
     return NudgePanels(
         since=window.since,
         until=window.until,

@@ -223,3 +223,20 @@ async def delivery_days(tenant: Tenant, window: Window) -> dict[int, tuple[int, 
         window.until,
     )
     return {int(r["day"]): (int(r["ok"]), int(r["n"])) for r in rows}
+
+
+async def task_days(tenant: Tenant, window: Window) -> dict[int, tuple[int, int]]:
+    """Per day a staff task fell due within the window (and before now): (closed by its
+    due time, all that fell due). Tasks not yet due are not judged."""
+    from core import clock
+
+    day = day_index("due_at", window.since)
+    rows = await run_sql(
+        f"SELECT {day} AS day, sum(CASE WHEN closed_at IS NOT NULL AND closed_at <= due_at"
+        " THEN 1 ELSE 0 END) AS ok, count(*) AS n FROM staff_task WHERE organization = {}"
+        " AND due_at >= {} AND due_at < {} GROUP BY 1",
+        tenant.org_id,
+        window.since,
+        min(window.until, clock.now()),
+    )
+    return {int(r["day"]): (int(r["ok"]), int(r["n"])) for r in rows}

@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from api.auth import principal_of, requires
-from coaching import tasks
+from coaching import inbound, tasks
 from core import clock
 from core.errors import Conflict
 
@@ -63,7 +63,13 @@ class TaskPages(Controller):
             items.append({"task": task, "overdue": overdue, "when": when, "history": history})
         return Template(
             "tasks.html",
-            context={"principal": p, "items": items, "closed": closed, "now": now},
+            context={
+                "principal": p,
+                "items": items,
+                "closed": closed,
+                "now": now,
+                "inbox": await inbound.open_inbox_count(p.tenant),
+            },
         )
 
     @post("/{task_id:uuid}/close")

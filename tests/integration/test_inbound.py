@@ -259,6 +259,14 @@ async def test_an_unknown_number_lands_in_the_inbox_without_error(
     (item,) = r.json()["items"]
     assert item["body"] == "Who is this?" and item["sender"].endswith(stranger[-4:])
     assert stranger not in r.text, "the number is masked"
+    # The tasks page points staff to it.
+    from tests.integration.test_dashboards import login
+
+    await login(client, org.users["staff"], org.password)
+    page = await client.get("/staff/tasks")
+    assert page.status_code == 200 and 'id="inbox-waiting"' in page.text
+    assert "1 text from customers" in page.text
+    client.cookies.clear()
     r = await client.post(f"/api/v1/inbox/{item['id']}/close", headers=org.auth("staff"))
     assert r.status_code == 200 and r.json()["status"] == "closed"
     assert (await client.get("/api/v1/inbox", headers=org.auth("staff"))).json()["items"] == []

@@ -115,6 +115,39 @@ async def outbox_scene(org: Org) -> Window:
     return window
 
 
+async def test_the_staff_task_standard_judges_tasks_on_the_day_they_fell_due(org: Org) -> None:
+    from coaching import tasks
+    from coaching.tables import StaffTask
+    from core.tables import Organization
+
+    await Organization.update(
+        {Organization.task_due_hours: 12, Organization.task_target_percent: 75}
+    ).where(Organization.id == org.id)
+    now = clock.now()
+    opened = now - timedelta(days=3)
+
+    async def task(name: str, closed_after_hours: float | None, hours: int = 12) -> None:
+        made = await tasks.open_task(
+            org.tenant, key=name, reason="ability", title=name, due_hours=hours, now=opened
+        )
+        if closed_after_hours is not None:
+            await StaffTask.update(
+                {StaffTask.status: "closed",
+                 StaffTask.closed_at: opened + timedelta(hours=closed_after_hours)}
+            ).where(StaffTask.id == made)  # fmt: skip
+
+    await task("in time", 11)
+    await task("late", 13)
+    await task("still open", None)
+    await task("not due yet", None, hours=24 * 5)
+    tz = await services.organization_timezone(org.tenant)
+    p = await nudge_panels.panels(org.tenant, Window(now - timedelta(days=30), now), None, tz)
+    row = next(r for r in p.standards.rows if r.key == "tasks_in_time")
+    assert row.title == "75% of staff tasks handled within 12 h" and row.target == 75
+    assert (row.met, row.total) == (1, 3)
+    assert row.measured == pytest.approx(100 / 3) and row.meets_target is False
+
+
 @pytest.fixture
 async def window(org: Org) -> Window:
     return await outbox_scene(org)
@@ -153,7 +186,7 @@ async def test_panels_match_the_hand_count(org: Org, window: Window) -> None:
     assert o.messages_sent == 4  # three delivered and one sent: 0, 60, 120, 600 s late
     assert (o.lateness_p50_seconds, o.lateness_p99_seconds) == pytest.approx((60, 600))
     assert o.queue_depth == 1
-    [standard] = p.standards.rows
+    standard = next(r for r in p.standards.rows if r.key == "nudges_delivered")
     assert (standard.met, standard.total) == (4, 5)
     assert standard.measured == pytest.approx(80) and standard.meets_target is False
     assert sum(standard.weekly_total) == 5

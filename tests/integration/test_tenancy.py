@@ -37,6 +37,7 @@ OBJECTS: dict[str, Callable[[Org], Any]] = {
     "item_id": lambda org: org.extra["inbox_item_id"],
     "countermeasure_id": lambda org: org.extra["countermeasure_id"],
     "task_id": lambda org: org.extra["task_id"],
+    "advisory_id": lambda org: org.extra["advisory_id"],
 }
 
 # Bodies that pass validation, so a route cannot answer 422 before it checks ownership.
@@ -108,7 +109,16 @@ async def populate(org: Org) -> None:
         ),
         ZoneInfo("UTC"),
     )
+    from coaching import advisories
+
+    advisory = await advisories.create_advisory(
+        tenant,
+        advisories.AdvisoryRequest(
+            "tenancy-check", None, "Closed today", "sms", "informational", None
+        ),
+    )
     org.extra.update(
+        advisory_id=advisory.id,
         inbox_item_id=item.id,
         countermeasure_id=measure.id,
         task_id=task,
