@@ -28,8 +28,10 @@ from journeys.services import definitions_by_version
 from journeys.tables import Journey, JourneyVersion
 
 DAY = timedelta(days=1)
-# Steps that were really asked of the customer: cancelled and excused ones were not.
-EXPOSED_STATUSES = ("pending", "done", "missed")
+# Every step of a behaviour that fell due is exposure, whatever became of it (done,
+# missed, pending, or excused because the behaviour asks for no confirmation); only a
+# cancelled step was never asked of anyone.
+EXPOSED_STATUSES = ("pending", "done", "missed", "excused")
 
 # (journey id, behaviour key, failure mode key or None)
 SourceKey = tuple[UUID, str, str | None]

@@ -310,7 +310,7 @@ class Simulation:
         behaviour = ref.behaviours[key]
         # Steps with a reply keyword are settled by the customer's reply (or detected as
         # missed); the others by staff at the encounter, who also log the slip. Left
-        # alone, the scheduler would excuse those, and excused steps are no exposure.
+        # alone, the scheduler would excuse those (still exposure, but with no outcome).
         if mode is None:
             done = due + (grace_until - due) * rng.uniform(0.02, 0.6)
             via = "sms" if confirmable else "staff"

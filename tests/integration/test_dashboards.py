@@ -17,6 +17,7 @@ import pytest
 from dashboards import services
 from dashboards.queries import Filters, Window
 from journeys import services as journeys
+from journeys.tables import Step
 from tests.conftest import Org, make_org
 from tests.factories import DASH_DOSE, DashboardScene, csrf_token, dashboard_scene
 
@@ -143,6 +144,25 @@ async def test_ranking_by_priority_matches_the_hand_count(scene: DashboardScene)
     assert by_label[FORGOT].previous_rate == pytest.approx(100 * 3 / DUE_STEPS)
     assert by_label[FORGOT].change == pytest.approx(1.0)
     assert by_label[RAN_OUT].previous_count == 0 and by_label[RAN_OUT].change is None
+
+
+async def test_exposure_counts_every_due_step_but_cancelled_ones(scene: DashboardScene) -> None:
+    """Excused steps (behaviours without a confirmation) are exposure; cancelled are not."""
+    tenant = scene.org.tenant
+    due = await (
+        tenant.select(Step, Step.id)
+        .where((Step.due_at >= scene.window.since) & (Step.due_at < scene.window.until))
+        .order_by(Step.due_at)
+    )
+    assert len(due) == DUE_STEPS
+    await tenant.update(Step, {Step.status: "excused"}).where(Step.id == due[0]["id"])
+    await tenant.update(Step, {Step.status: "cancelled"}).where(
+        Step.id.is_in([due[1]["id"], due[2]["id"]])
+    )
+    ranking = await services.ranking(tenant, scene.window, Filters())
+    forgot = next(r for r in ranking.items if r.label == FORGOT)
+    assert forgot.exposure == DUE_STEPS - 2
+    assert forgot.rate == pytest.approx(100 * 6 / (DUE_STEPS - 2))
 
 
 async def test_ranking_by_count_flags_ties_and_by_ap_puts_high_first(scene: DashboardScene) -> None:
