@@ -357,3 +357,36 @@ async def test_erasing_a_customer_blanks_their_replies(org: Org) -> None:
     await privacy.erase_customer(org.tenant, c.id)
     (row,) = await inbound_rows(org)
     assert (row["sender"], row["body"], row["customer"]) == (None, None, c.id)
+
+
+async def test_a_missed_dose_is_asked_about_and_the_numbered_reply_brings_a_person(
+    org: Org, fake: FakeTwilio, server: LiveServer
+) -> None:
+    """The loop end to end: the dose is missed, the follow-up job asks why (numbered
+    options), the customer texts "2", that becomes their slip (ran out: a money problem),
+    and the next follow-up run opens a staff task for it."""
+    from coaching import followups
+    from coaching.tables import StaffTask
+    from slips import missed
+
+    to = await own_number(org)
+    c = await texting_customer(org)
+    await journeys.load_journey(org.tenant, DOSE)
+    start = (datetime.now(UTC) - timedelta(hours=5)).isoformat()  # past its 4 h grace
+    await enrollments.enroll(org.tenant, c.id, "dose-diary", {"start": start}, backfill=True)
+    (step,) = await missed.detect_missed(organization=org.id)
+    await followups.follow_up_due(organization=org.id)
+    (question,) = await Nudge.select(Nudge.id).where(Nudge.dedupe_key == f"why:{step}")
+    now = datetime.now(UTC)
+    assert question["id"] in await claim_all(org, now)
+    assert await delivery.deliver(question["id"], channels(fake), settings_from(to)) == "sent"
+    asked = fake.messages[-1]
+    assert asked.to == c.phone and "1. Forgot" in asked.body and "2. Ran out" in asked.body
+
+    status, _, _ = fake.post_inbound(server.url + INBOUND, c.phone, to, "2")
+    assert status == 200
+    (answer,) = await Slip.select().where((Slip.customer == c.id) & (Slip.source == "customer"))
+    assert (answer["failure_mode"], answer["step"]) == ("ran-out", step)
+    await followups.follow_up_due(organization=org.id)
+    tasks = await StaffTask.select().where(StaffTask.slip == answer["id"])
+    assert [t["reason"] for t in tasks] == ["financial"]
