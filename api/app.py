@@ -41,6 +41,7 @@ from api.controllers.tasks import TaskController
 from api.controllers.webhooks import WebhookController
 from api.input_checks import CheckedRequest, RefuseNul
 from api.pages.auth import AccountPages, AuthPages
+from api.pages.customers import CustomerPages
 from api.pages.dashboard_panels import PanelPages
 from api.pages.dashboards import PLOTLY_DIR, DashboardPages
 from api.pages.outbox import OutboxPages
@@ -143,6 +144,7 @@ def create_app(
         AccountPages,
         StaffPages,
         TaskPages,
+        CustomerPages,
         OutboxPages,
         UnsubscribePages,
         DashboardPages,

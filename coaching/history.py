@@ -87,3 +87,29 @@ async def recent_outbox(tenant: Tenant, limit: int = 100) -> list[dict[str, Any]
         .order_by(Nudge.updated_at, ascending=False)
         .limit(limit)
     )
+
+
+async def customer_messages(
+    tenant: Tenant, customer_id: UUID, limit: int = 50
+) -> list[dict[str, Any]]:
+    """A customer's messages, the latest first, as staff read them on the customer's page
+    (the address masked, the text as sent)."""
+    rows: list[dict[str, Any]] = await (
+        tenant.select(
+            Nudge,
+            Nudge.id,
+            Nudge.kind,
+            Nudge.channel,
+            Nudge.status,
+            Nudge.reason,
+            Nudge.due_at,
+            Nudge.sent_at,
+            Nudge.attempts,
+            Nudge.body,
+            Nudge.error_code,
+        )
+        .where(Nudge.customer == customer_id)
+        .order_by(Nudge.due_at, ascending=False)
+        .limit(limit)
+    )
+    return rows

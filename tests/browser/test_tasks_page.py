@@ -12,7 +12,7 @@ from playwright.async_api import expect
 from coaching import tasks
 from coaching.tables import StaffTask
 from tests.conftest import LiveServer, Org
-from tests.factories import sms_customer
+from tests.factories import enroll_due, sms_customer
 
 
 async def test_staff_close_the_most_overdue_task_from_the_keyboard(
@@ -71,5 +71,13 @@ async def test_staff_close_the_most_overdue_task_from_the_keyboard(
     await expect(page.locator("#no-tasks")).to_be_visible()
     row = await StaffTask.objects().where(StaffTask.id == later).first()
     assert row is not None and row.outcome == "Handled"
+    # The customer's page: every planned message with its status, the latest first.
+    await enroll_due(org, c)
+    await page.goto(f"{live_server.url}/staff/customers/{c.id}")
+    await expect(page.locator("#customer-name")).to_have_text("Mia")
+    messages = page.locator("#customer-messages > li")
+    await expect(messages).to_have_count(4)
+    await expect(messages.nth(0)).to_contain_text("scheduled")
+    await page.screenshot(path=str(artifacts / "customer-phone.png"), full_page=True)
     assert errors == []
     await context.close()

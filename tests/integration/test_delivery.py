@@ -127,6 +127,25 @@ async def test_rate_limited_sends_are_retried_after_retry_after(org: Org, fake: 
     assert (await nudge_rows(eid))[0]["attempts"] == 2
 
 
+async def test_staff_see_what_was_sent_on_the_customers_page(
+    client: Any, org: Org, other_org: Org, fake: FakeTwilio
+) -> None:
+    from tests.integration.test_dashboards import login
+
+    c = await sms_customer(org)
+    _, due = await enroll_due(org, c)
+    (nudge_id,) = await claim_all(org, due)
+    assert await delivery.deliver(nudge_id, _channels(fake), delivery_settings()) == "sent"
+    await login(client, org.users["staff"], org.password)
+    page = await client.get(f"/staff/customers/{c.id}")
+    assert page.status_code == 200
+    assert "Hi Mia, time for your tablet." in page.text and "<strong>sent</strong>" in page.text
+    assert page.text.count('class="message"') == 4  # the sent one and three still planned
+    await login(client, other_org.users["staff"], other_org.password)
+    assert (await client.get(f"/staff/customers/{c.id}")).status_code == 404
+    client.cookies.clear()
+
+
 async def test_sends_are_counted_and_timed_for_prometheus(org: Org, fake: FakeTwilio) -> None:
     from prometheus_client import REGISTRY
 
