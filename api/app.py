@@ -40,6 +40,7 @@ from api.controllers.slips import SlipController
 from api.controllers.tasks import TaskController
 from api.controllers.webhooks import WebhookController
 from api.input_checks import CheckedRequest, RefuseNul
+from api.pages.admin import AdminPages
 from api.pages.auth import AccountPages, AuthPages
 from api.pages.customers import CustomerPages
 from api.pages.dashboard_panels import PanelPages
@@ -145,6 +146,7 @@ def create_app(
         StaffPages,
         TaskPages,
         CustomerPages,
+        AdminPages,
         OutboxPages,
         UnsubscribePages,
         DashboardPages,
