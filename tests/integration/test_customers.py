@@ -321,7 +321,9 @@ async def test_another_organisations_customer_is_not_found_on_every_route(
     routes = [
         (method, route.path)
         for route in app.routes
-        if isinstance(route, HTTPRoute) and "{customer_id" in route.path
+        if isinstance(route, HTTPRoute)
+        and route.path.startswith("/api/")  # the staff page's own test: test_delivery
+        and "{customer_id" in route.path
         for method in sorted(route.methods - {"HEAD", "OPTIONS"})
     ]
     assert len(routes) == 6, routes

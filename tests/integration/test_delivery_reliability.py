@@ -342,7 +342,16 @@ async def test_two_worker_processes_keep_one_senders_pace(fake: FakeTwilio) -> N
     # measured arriving up to 45 ms late on a quiet machine (more when the machine is
     # busy), which a millisecond-exact window would count against the sender.
     fake.rate_limit(3, jitter=0.08)
-    workers = Workers(url, fake, processes=2, SLIPGUARD_SMS_RATE_PER_SENDER="3")
+    # Every in-flight message may wait its turn in line (16 threads hold at most 16 slots,
+    # 5.3 s): a message handed back to the outbox comes back a scheduler tick late, and if
+    # it is the last one that tick would count against the pace.
+    workers = Workers(
+        url,
+        fake,
+        processes=2,
+        SLIPGUARD_SMS_RATE_PER_SENDER="3",
+        SLIPGUARD_DELIVERY_MAX_PACING_WAIT_SECONDS="12",
+    )
     try:
         await _drive(org, url, len(ids), fake)
     finally:
