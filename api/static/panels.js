@@ -93,19 +93,7 @@
     root.setAttribute("data-ready", "true");
   }
 
-  fetch(root.getAttribute("data-source"), {
-    credentials: "same-origin",
-    headers: { Accept: "application/json" }
-  })
-    .then(function (response) {
-      if (!response.ok) {
-        return response.json().then(
-          function (problem) { throw new Error(problem.detail || response.statusText); },
-          function () { throw new Error(response.statusText); }
-        );
-      }
-      return response.json();
-    })
+  window.slipguardJson(root.getAttribute("data-source"))
     .then(render)
     .catch(function (error) {
       status.textContent = "Could not load the panels: " + error.message;
