@@ -474,6 +474,7 @@ def scheduler() -> None:
         await db.start_pool(settings.database)
         try:
             import coaching.actors  # noqa: F401 - the scheduler publishes to these actors
+            import dashboards.rollups  # noqa: F401 - registers the day-rollup fold job
 
             await run_scheduler(stop, settings.scheduler.interval_seconds)
         finally:
