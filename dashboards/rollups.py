@@ -136,12 +136,10 @@ async def changed_days(org_id: UUID, since: datetime) -> tuple[set[int], set[int
     step = await run_sql(
         f"SELECT DISTINCT {day_sql('st.due_at')} AS day FROM step st"
         " WHERE st.created_at > {} AND st.organization = {}"
-        f" UNION SELECT {day_sql('st.due_at')} AS day FROM step st"
-        " JOIN enrollment e ON e.id = st.enrollment"
-        " WHERE e.organization = {} AND e.cancelled_at > {}"
-        f" UNION SELECT {day_sql('st.due_at')} AS day FROM step st"
-        " JOIN customer c ON c.id = st.customer"
-        " WHERE c.organization = {} AND c.erased_at > {}",
+        f" UNION SELECT {day_sql('st.due_at')} AS day FROM step st WHERE st.enrollment IN"
+        " (SELECT id FROM enrollment WHERE organization = {} AND cancelled_at > {})"
+        f" UNION SELECT {day_sql('st.due_at')} AS day FROM step st WHERE st.customer IN"
+        " (SELECT id FROM customer WHERE organization = {} AND erased_at > {})",
         since, org_id, org_id, since, org_id, since,
     )  # fmt: skip
     return {int(r["day"]) for r in slip}, {int(r["day"]) for r in step}
