@@ -82,11 +82,13 @@ def start_of(day: int) -> datetime:
 
 
 def day_sql(column: str) -> str:
-    """SQL for the UTC day of ``column``, exact on both databases (integer arithmetic; the
-    SQLite offset keeps the division on positive numbers, where it truncates = floors)."""
+    """SQL for the UTC day of ``column``, exact on both databases. SQLite stores instants
+    as UTC text (``YYYY-MM-DD HH:MM:SS.ffffff+00:00``) and its time functions round to
+    milliseconds (23:59:59.9999 would land on the next day), so the day is read from the
+    date part of the text, as the range comparisons read it."""
     if is_postgres():
         return f"floor(extract(epoch from {column}) / 86400)::int"
-    return f"((CAST(strftime('%s', {column}) AS INTEGER) + 6912000000) / 86400 - 80000)"
+    return f"CAST(julianday(substr({column}, 1, 10)) - 2440587.5 AS INTEGER)"
 
 
 def ranges(days: Iterable[int]) -> list[Range]:

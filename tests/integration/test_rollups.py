@@ -292,3 +292,22 @@ async def test_fold_command(org: Org, cli_env: dict[str, str]) -> None:
     assert "recounted" in done.stdout
     assert await rollups.watermark(org.id) > rollups.NEVER
     await assert_reads_equal_raw(org)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 3, 1, tzinfo=UTC),
+        datetime(2026, 3, 1, tzinfo=UTC) - timedelta(microseconds=1),
+        datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 0, tzinfo=UTC),
+        datetime(1900, 1, 1, 0, 0, 1, tzinfo=UTC),
+    ],
+)
+async def test_day_sql_agrees_with_day_of(moment: datetime) -> None:
+    """The database's day of a stored instant is Python's, at midnight and before 1970."""
+    value = "CAST({} AS timestamptz)" if queries.is_postgres() else "{}"
+    rows = await run_sql(
+        f"SELECT {rollups.day_sql('x')} AS day FROM (SELECT {value} AS x) t", moment
+    )
+    assert int(rows[0]["day"]) == rollups.day_of(moment)
