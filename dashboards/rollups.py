@@ -61,6 +61,7 @@ LAG = timedelta(minutes=10)
 FOLD_EVERY = 60.0
 # Days recounted per transaction: bounds how long a fold holds SQLite's write lock.
 CHUNK_DAYS = 31
+ANALYZE_AFTER = 100  # days recounted in one fold after which the rollups are analysed
 NEVER = clock.EARLIEST  # the watermark of an organisation never folded
 WORK_MEM = "64MB"  # PostgreSQL, for the distinct-customer count only
 STATUSES = ", ".join(f"'{s}'" for s in EXPOSED_STATUSES)
@@ -240,6 +241,11 @@ async def fold_organization(org_id: UUID) -> int:
         async with write_transaction():
             await _lock(org_id)
             await _recount_steps(org_id, chunk)
+    if len(slip_days) + len(step_days) >= ANALYZE_AFTER:
+        # A first fold over years of history: the planner should know the rollups grew
+        # before the next ranking is read (autovacuum would, but only later).
+        for table in ("slip_day_rollup", "step_day_rollup"):
+            await run_sql(f"ANALYZE {table}")
     async with write_transaction():
         await _lock(org_id)
         await run_sql(

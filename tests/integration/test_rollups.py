@@ -115,7 +115,10 @@ def _rows(rows: list[Any]) -> Counter[tuple[Any, ...]]:
     return Counter(tuple(str(v) for v in dict(r).values()) for r in rows)
 
 
-async def test_reads_equal_raw_before_and_after_folds(org: Org) -> None:
+async def test_reads_equal_raw_before_and_after_folds(
+    org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rollups, "ANALYZE_AFTER", 1)  # and the statistics are refreshed
     await dashboard_scene(org)
     await assert_reads_equal_raw(org)  # never folded: all raw
     assert await rollups.fold_organization(org.id) > 0
