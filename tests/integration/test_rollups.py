@@ -332,3 +332,10 @@ async def test_day_sql_agrees_with_day_of(moment: datetime) -> None:
         f"SELECT {rollups.day_sql('x')} AS day FROM (SELECT {value} AS x) t", moment
     )
     assert int(rows[0]["day"]) == rollups.day_of(moment)
+
+
+def test_the_fold_is_a_scheduler_job() -> None:
+    """Registered through coaching's seam (coaching never imports dashboards)."""
+    from coaching import scheduler
+
+    assert rollups.fold_day_rollups in scheduler.JOBS
