@@ -443,3 +443,23 @@ async def forget_inbound(tenant: Tenant, customer_id: UUID) -> int:
         .returning(InboundMessage.id)
     )
     return len(rows)
+
+
+async def inbound_of(tenant: Tenant, customer_id: UUID) -> list[dict[str, Any]]:
+    """Every text the customer sent, oldest first (their access export)."""
+    rows: list[dict[str, Any]] = await (
+        tenant.select(
+            InboundMessage,
+            InboundMessage.id,
+            InboundMessage.sender,
+            InboundMessage.body,
+            InboundMessage.outcome,
+            InboundMessage.step,
+            InboundMessage.slip,
+            InboundMessage.received_at,
+        )
+        .where(InboundMessage.customer == customer_id)
+        .order_by(InboundMessage.received_at)
+        .order_by(InboundMessage.id)
+    )
+    return rows

@@ -194,6 +194,24 @@ async def cancel_for_enrollments(
     return len(rows)
 
 
+async def cancel_for_customer(tenant: Tenant, customer_id: UUID, now: datetime) -> int:
+    """Cancel the customer's messages outside any enrollment (advisories, notices) that
+    have not gone out yet (erasure); returns how many."""
+    rows = (
+        await tenant.update(
+            Nudge,
+            {Nudge.status: "cancelled", Nudge.reason: "customer_erased", Nudge.updated_at: now},
+        )
+        .where(
+            (Nudge.customer == customer_id)
+            & Nudge.enrollment.is_null()
+            & Nudge.status.is_in(list(STOPPABLE))
+        )
+        .returning(Nudge.id)
+    )
+    return len(rows)
+
+
 async def suppress_confirmed(tenant: Tenant, step_id: UUID, now: datetime | None = None) -> int:
     """A confirmed step's ``unless: confirmed`` messages are no longer needed."""
     rows = (
