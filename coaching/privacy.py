@@ -17,7 +17,7 @@ from coaching import inbound, outbox, tasks
 from coaching.outbox import NUDGE_FIELDS
 from coaching.tables import Nudge
 from core import audit, clock, idempotency
-from core.db import write_transaction
+from core.db import checkpoint, write_transaction
 from core.tenancy import Tenant
 from journeys.customers.privacy import erase_profile, export_profile, plain
 from journeys.customers.records import get_customer
@@ -91,6 +91,8 @@ async def erase_customer(
         await tasks.forget_customer(tenant, customer_id, moment)
         await idempotency.forget_mentioning(tenant, str(customer_id))
         await audit.record(tenant, "erasure", customer_id, actor, moment)
+    # SQLite: the old text must not wait in the write-ahead log for a later checkpoint.
+    await checkpoint()
     return Erasure(
         await get_customer(tenant, customer_id),
         erased.enrollments_cancelled,
