@@ -47,3 +47,8 @@ class AdvisoryNotFound(NotFound, CoachingError):
 
 class AdvisoryInvalid(Invalid, CoachingError):
     """An advisory names an unknown journey or behaviour, or its text does not render."""
+
+
+class BreachNoticeInvalid(Invalid, CoachingError):
+    """A breach notice's template does not render, or its customer list names someone
+    the organisation does not have."""
