@@ -6,18 +6,27 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from coaching import privacy
+import pytest
+
+from coaching import delivery, privacy
+from coaching.channels.outbox import OutboxChannel
+from coaching.channels.registry import Channels
+from coaching.channels.sms import TwilioSms
 from coaching.tables import Nudge
 from core import audit
 from journeys.customers import consent as consents
 from journeys.customers import records
 from journeys.customers.schemas import ConsentIn, CustomerIn
+from settings import Secret, TwilioSettings
 from tests.conftest import Org
-from tests.factories import run
+from tests.factories import FROM, claim_all, delivery_settings, run, zone_at
+from tests.support.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 
 NOTICE = "{{ first_name }}, {{ org_name }} must tell you that your details were exposed."
 
@@ -129,3 +138,67 @@ async def test_notify_breach_all_customers_by_sms_falls_back_to_email(org: Org) 
     assert sent == {(p["both"], "sms"), (p["stopped"], "email"), (p["texter"], "sms")}
     neither = run("notify-breach", "--org", org.slug, "--template", NOTICE)
     assert neither.returncode == 2 and "--customers FILE or --all" in neither.stderr
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    with FakeTwilio() as server:
+        yield server
+
+
+async def test_notices_go_out_through_the_ordinary_delivery_and_wait_for_the_window(
+    org: Org, fake: FakeTwilio
+) -> None:
+    """Sent by the real delivery path (Twilio SDK against the fake; email through the
+    development outbox), not held by the cap, held by the customer's night only until
+    their sending window opens."""
+    tenant = org.tenant
+    day = await records.create_customer(
+        tenant,
+        CustomerIn(
+            first_name="Flo", phone=f"+1415555{secrets.randbelow(10_000):04d}",
+            timezone=zone_at(12), consent=[grant("sms")],
+        ),
+    )  # fmt: skip
+    night = await records.create_customer(
+        tenant,
+        CustomerIn(
+            first_name="Gil", email=f"gil{secrets.token_hex(3)}@example.org",
+            timezone=zone_at(3), consent=[grant("email")],
+        ),
+    )  # fmt: skip
+    # Flo already had a message today: with a cap of one a day, only a critical one goes.
+    earlier = datetime.now(UTC) - timedelta(hours=1)
+    await Nudge.insert(
+        Nudge(
+            organization=org.id, customer=day.id, dedupe_key=f"test:{secrets.token_hex(8)}",
+            kind="advisory", channel="sms", template="advisory", due_at=earlier,
+            send_after=earlier, status="sent", sent_at=earlier,
+        )
+    )  # fmt: skip
+    done = run("notify-breach", "--org", org.slug, "--all", "--template", NOTICE)
+    assert done.returncode == 0, done.stderr
+    channels = Channels(
+        TwilioSms(
+            TwilioSettings(
+                account_sid=DEFAULT_ACCOUNT_SID, auth_token=Secret(DEFAULT_AUTH_TOKEN),
+                from_number=FROM, api_base=fake.url,
+            ),
+            None,
+        ),
+        OutboxChannel("email"),
+    )  # fmt: skip
+    now = datetime.now(UTC)
+    settings = delivery_settings(frequency_cap_per_day=1)
+    outcomes = {}
+    for nudge_id in await claim_all(org, now):
+        row = await Nudge.select(Nudge.customer).where(Nudge.id == nudge_id).first()
+        assert row is not None
+        outcomes[row["customer"]] = await delivery.deliver(nudge_id, channels, settings)
+    assert outcomes == {day.id: "sent", night.id: "held"}
+    (sms,) = fake.messages
+    assert sms.to == day.phone
+    assert sms.body.startswith("Flo, Alpha Test must tell you that your details were exposed.")
+    held = await Nudge.select(Nudge.send_after, Nudge.status).where(Nudge.customer == night.id)
+    assert held[0]["status"] == "scheduled"
+    assert now < held[0]["send_after"] <= now + timedelta(hours=24)
