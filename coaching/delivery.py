@@ -311,12 +311,13 @@ def _compose(ctx: Context, s: Snapshot, settings: Settings) -> tuple[Outgoing, s
         p for p in (ctx["org_name"], ctx["postal_address"], ctx["contact_phone"]) if p
     )
     nudge_id = as_uuid(ctx["id"])
-    unsubscribe_url = None
+    unsubscribe_url = page_url = None
     if ctx["channel"] == "email":
         customer = as_uuid(ctx["customer"])
         unsubscribe_url = unsubscribe.link(
             settings, unsubscribe.Target(customer, "email", ctx["purpose"])
         )
+        page_url = base["link"]
     outgoing = Outgoing(
         nudge_id=nudge_id,
         to=s.address or "",
@@ -325,6 +326,7 @@ def _compose(ctx: Context, s: Snapshot, settings: Settings) -> tuple[Outgoing, s
         subject=subject,
         footer=footer if ctx["channel"] == "email" else "",
         unsubscribe_url=unsubscribe_url,
+        page_url=page_url,
     )
     return outgoing, locale
 

@@ -299,3 +299,27 @@ async def test_a_new_phone_number_needs_the_code_texted_to_it(client: Any, org: 
     # Only the field's name is kept in the change history, never the number.
     changes = await CustomerChange.objects().where(CustomerChange.customer == ada.id)
     assert [(c.field, c.old_value, c.new_value) for c in changes] == [("phone", "", "")]
+
+
+async def test_an_advisory_can_carry_each_customers_own_link(client: Any, org: Org) -> None:
+    from coaching import advisories
+
+    ada = await visitor(org)
+    await enrolled(org, ada, timedelta(hours=2))
+    advisory = await advisories.create_advisory(
+        org.tenant,
+        advisories.AdvisoryRequest(
+            "visit", None, "Parking is closed today. Your steps: {{ link }}", "sms",
+            "informational", None,
+        ),
+    )  # fmt: skip
+    row = (
+        await Nudge.objects()
+        .where((Nudge.customer == ada.id) & (Nudge.template == "advisory"))
+        .first()
+    )
+    assert row is not None and advisory.recipients == 1
+    path = PAGE_LINK.search(row.body or "")
+    assert path, row.body
+    opened = await client.get(path.group(1))
+    assert opened.status_code == 200 and "Hello Ada" in opened.text

@@ -149,3 +149,25 @@ def test_link_settings_are_checked_by_name() -> None:
     with pytest.raises(SettingsError, match="SLIPGUARD_LINK_DAYS"):
         load_settings({"SLIPGUARD_LINK_DAYS": "0"})
     assert load_settings({"SLIPGUARD_LINK_DAYS": "7"}).server.link_days == 7
+
+
+def test_every_email_links_the_customers_own_page() -> None:
+    from coaching.channels.base import Outgoing, Sender
+    from coaching.channels.email import compose
+
+    page = "https://clinic.example/c/abc.def.ghi"
+    mail = compose(
+        Outgoing(
+            nudge_id=uuid.uuid4(), to="ada@example.test", body="See you tomorrow.",
+            sender=Sender(sms_from="", messaging_service_sid="", email_from=""),
+            subject="Visit", unsubscribe_url="https://clinic.example/unsubscribe/x",
+            page_url=page,
+        ),
+        "Clinic <desk@clinic.example>",
+    )  # fmt: skip
+    text = mail.get_body(("plain",))
+    html = mail.get_body(("html",))
+    assert text is not None and html is not None
+    assert f"Your steps, preferences and data: {page}" in text.get_content()
+    assert f'<a href="{page}">' in html.get_content()
+    assert "Stop these emails" in html.get_content()
