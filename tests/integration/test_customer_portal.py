@@ -323,3 +323,19 @@ async def test_an_advisory_can_carry_each_customers_own_link(client: Any, org: O
     assert path, row.body
     opened = await client.get(path.group(1))
     assert opened.status_code == 200 and "Hello Ada" in opened.text
+
+
+async def test_the_access_log_shows_the_route_never_the_token(
+    client: Any, org: Org, caplog: Any
+) -> None:
+    import logging
+
+    ada = await visitor(org)
+    token = links.make_token(get_settings(), ada.id)
+    caplog.set_level(logging.INFO, logger="slipguard.access")
+    for path in (f"/c/{token}", f"/c/{token}/preferences", f"/c/{token[:30]}"):
+        await client.get(path)
+    lines = [r.getMessage() for r in caplog.records if r.name == "slipguard.access"]
+    assert "GET /c/… 200" in lines and "GET /c/…/preferences 200" in lines, lines
+    assert "GET /c/… 404" in lines
+    assert not any(token[:30] in line for line in lines)
