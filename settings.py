@@ -113,6 +113,10 @@ class ServerSettings:
     port: int = 8000
     public_url: str = "http://127.0.0.1:8000"
     secret_key: Secret = field(default_factory=lambda: Secret(""))
+    # The key before the last rotation: customer links signed with it still open while
+    # they have not expired (sessions and CSRF use only the current key).
+    previous_secret_key: Secret = field(default_factory=lambda: Secret(""))
+    link_days: int = 30  # how long a customer's link (/c/...) keeps working
     secure_cookies: bool = False
     max_body_bytes: int = 1_048_576
     log_level: str = "INFO"
@@ -324,6 +328,11 @@ def _server(r: _Reader) -> ServerSettings:
     secret = r.text("SECRET_KEY")
     if secret and len(secret) < 32:
         raise SettingsError("SECRET_KEY", "must be at least 32 characters")
+    previous = r.text("SECRET_KEY_PREVIOUS")
+    if previous and len(previous) < 32:
+        raise SettingsError("SECRET_KEY_PREVIOUS", "must be at least 32 characters")
+    if previous and not secret:
+        raise SettingsError("SECRET_KEY_PREVIOUS", "needs SLIPGUARD_SECRET_KEY (the new key)")
     level = r.text("LOG_LEVEL", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise SettingsError("LOG_LEVEL", f"expected DEBUG, INFO, WARNING or ERROR, got {level!r}")
@@ -332,6 +341,8 @@ def _server(r: _Reader) -> ServerSettings:
         port=port,
         public_url=public_url,
         secret_key=Secret(secret),
+        previous_secret_key=Secret(previous),
+        link_days=r.whole("LINK_DAYS", 30, minimum=1),
         secure_cookies=r.flag("SECURE_COOKIES", public_url.startswith("https://")),
         max_body_bytes=r.whole("MAX_BODY_BYTES", 1_048_576, minimum=1024),
         log_level=level,

@@ -25,7 +25,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from api import observability, openapi
-from api.auth import LOGIN_PATHS, PUBLIC_PATHS, AuthMiddleware, LoginRequired
+from api.auth import CSRF_CHECKED, LOGIN_PATHS, PUBLIC_PATHS, AuthMiddleware, LoginRequired
 from api.controllers.advisories import AdvisoryController
 from api.controllers.countermeasures import CountermeasureController
 from api.controllers.customers import CustomerController
@@ -43,6 +43,7 @@ from api.controllers.webhooks import WebhookController
 from api.input_checks import CheckedRequest, RefuseNul
 from api.pages.admin import AdminPages
 from api.pages.auth import AccountPages, AuthPages
+from api.pages.customer_portal import CustomerPortal
 from api.pages.customers import CustomerPages
 from api.pages.dashboard_panels import PanelPages
 from api.pages.dashboards import PLOTLY_DIR, DashboardPages
@@ -151,6 +152,7 @@ def create_app(
         AdminPages,
         OutboxPages,
         UnsubscribePages,
+        CustomerPortal,
         DashboardPages,
         PanelPages,
         create_static_files_router(
@@ -187,7 +189,7 @@ def create_app(
             secret=secret.hex(),
             cookie_name="slipguard_csrf",
             cookie_secure=settings.server.secure_cookies,
-            exclude=["^/api/", *PUBLIC_PATHS],
+            exclude=["^/api/", *(p for p in PUBLIC_PATHS if p not in CSRF_CHECKED)],
         ),
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(

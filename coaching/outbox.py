@@ -50,7 +50,11 @@ STEP_PURPOSE = "informational"
 # rendering a journey template.
 PLANNED_PREFIX = "follow-up-"
 ADVISORY_TEMPLATE = "advisory"
-WRITTEN_TEMPLATES = (PLANNED_PREFIX, ADVISORY_TEMPLATE)
+# What a customer asks for on their page (coaching.links, coaching.selfservice): a fresh
+# link, a code that proves a new phone number is theirs.
+LINK_TEMPLATE = "customer-link"
+VERIFY_TEMPLATE = "verify-phone"
+WRITTEN_TEMPLATES = (PLANNED_PREFIX, ADVISORY_TEMPLATE, LINK_TEMPLATE, VERIFY_TEMPLATE)
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,8 @@ async def plan_message(
     enrollment: UUID | None = None,
     purpose: str = STEP_PURPOSE,
     critical: bool = False,
+    body: str | None = None,
+    recipient: str | None = None,
 ) -> UUID | None:
     """Write one message no behaviour's ``nudges`` list plans (a "why did you miss?"
     question, a recovery message), once per cause: returns its id, or None when a message
@@ -160,6 +166,8 @@ async def plan_message(
         due_at=due_at,
         send_after=due_at,
         status=SCHEDULED,
+        body=body,
+        recipient=recipient,
         created_at=now,
         updated_at=now,
     )
@@ -208,6 +216,19 @@ async def cancel_for_customer(tenant: Tenant, customer_id: UUID, now: datetime) 
             & Nudge.enrollment.is_null()
             & Nudge.status.is_in(list(STOPPABLE))
         )
+        .returning(Nudge.id)
+    )
+    return len(rows)
+
+
+async def cancel_for_step(tenant: Tenant, step_id: UUID, reason: str, now: datetime) -> int:
+    """Cancel a step's messages that have not gone out yet (the customer told us they
+    cannot do it: reminding them again would only nag)."""
+    rows = (
+        await tenant.update(
+            Nudge, {Nudge.status: "cancelled", Nudge.reason: reason, Nudge.updated_at: now}
+        )
+        .where((Nudge.step == step_id) & Nudge.status.is_in(list(STOPPABLE)))
         .returning(Nudge.id)
     )
     return len(rows)

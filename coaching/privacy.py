@@ -15,13 +15,13 @@ from uuid import UUID
 
 from coaching import inbound, outbox, tasks
 from coaching.outbox import NUDGE_FIELDS
-from coaching.tables import Nudge
+from coaching.tables import Nudge, PhoneCheck
 from core import audit, clock, idempotency
 from core.db import checkpoint, write_transaction
 from core.tenancy import Tenant
 from journeys.customers.privacy import erase_profile, export_profile, plain
 from journeys.customers.records import get_customer
-from journeys.tables import Customer
+from journeys.tables import Customer, CustomerChange
 from slips import privacy as slip_privacy
 
 FORMAT = "slipguard-customer-export/2"
@@ -51,6 +51,19 @@ async def export_customer(
         slips.append(plain(s))
     data["slips"] = slips
     data["inbound_messages"] = [plain(m) for m in await inbound.inbound_of(tenant, customer_id)]
+    changes = await (
+        tenant.select(
+            CustomerChange,
+            CustomerChange.field,
+            CustomerChange.old_value,
+            CustomerChange.new_value,
+            CustomerChange.source,
+            CustomerChange.recorded_at,
+        )
+        .where(CustomerChange.customer == customer_id)
+        .order_by(CustomerChange.recorded_at)
+    )
+    data["changes"] = [plain(c) for c in changes]
     await audit.record(tenant, "export", customer_id, actor)
     return data
 
@@ -87,6 +100,8 @@ async def erase_customer(
         stopped += await outbox.cancel_for_customer(tenant, customer_id, moment)
         await outbox.forget_contents(tenant, customer_id, moment)
         await inbound.forget_inbound(tenant, customer_id)
+        # A new number waiting for its texted code is personal data too.
+        await tenant.delete(PhoneCheck).where(PhoneCheck.customer == customer_id)
         await slip_privacy.forget_notes(tenant, customer_id, moment)
         await tasks.forget_customer(tenant, customer_id, moment)
         await idempotency.forget_mentioning(tenant, str(customer_id))

@@ -16,7 +16,7 @@ from uuid import UUID
 import pytest
 
 from coaching import advisories, inbound, privacy, tasks
-from coaching.tables import InboundMessage, Nudge
+from coaching.tables import InboundMessage, Nudge, PhoneCheck
 from core import audit
 from core.tables import Organization
 from journeys import services as journeys
@@ -94,11 +94,12 @@ class Person:
         self.note = f"Zephyrine said the Quillfeather{tag} pharmacy was shut"
         self.text = f"this is Zephyrine {tag}, my inhaler is lost"
         self.task = f"She told us: Quillfeather{tag} lives alone"
+        self.new_phone = f"+1737556{secrets.randbelow(10_000):04d}"
 
     def strings(self) -> list[str]:
         return [
             self.first, self.last, self.phone, self.phone[1:], self.email, self.ref,
-            self.note, self.text, self.task,
+            self.note, self.text, self.task, self.new_phone,
         ]  # fmt: skip
 
 
@@ -166,6 +167,16 @@ async def person_with_history(client: Any, org: Org, p: Person) -> tuple[UUID, d
     )  # fmt: skip
     assert task is not None
     await tasks.close_task(tenant, task, f"Called {p.first}; {p.task}")
+    # A new number they asked to switch to, waiting for its texted code.
+    await PhoneCheck.insert(
+        tenant.new(
+            PhoneCheck,
+            customer=cid,
+            phone=p.new_phone,
+            code_hash="0" * 64,
+            expires_at=t0 + timedelta(hours=1),
+        )
+    )
     return cid, t0
 
 
@@ -291,7 +302,7 @@ async def test_export_holds_a_year_of_steps_with_slips_texts_and_message_bodies(
         "+14155550161",
         "unmatched",
     )
-    assert data["other_messages"] == []
+    assert data["other_messages"] == [] and data["changes"] == []
 
     # Another organisation cannot export them; staff cannot export at all.
     assert_problem(await client.get(f"{BASE}/{c.id}/export", headers=other_org.auth("admin")), 404)
