@@ -310,9 +310,10 @@ def notify_breach(
     if everyone == bool(customers_file):
         fail("give exactly one of --customers FILE or --all", 2)
     text = template
-    candidate = Path(template)
-    if "\n" not in template and len(template) < 4096 and candidate.is_file():
-        text = candidate.read_text(encoding="utf-8")
+    # A file's name, or else the text itself (a long text is no valid file name).
+    with contextlib.suppress(OSError):
+        if "\n" not in template and Path(template).is_file():
+            text = Path(template).read_text(encoding="utf-8")
     channels = ("sms", "email") if channel == "both" else (channel,)
 
     async def work() -> breach.Notification:

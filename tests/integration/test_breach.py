@@ -136,6 +136,9 @@ async def test_notify_breach_all_customers_by_sms_falls_back_to_email(org: Org) 
     assert "notified 3 customer(s) (2 by SMS, 1 by email)" in done.stdout
     sent = {(r["customer"], r["channel"]) for r in await notices(org)}
     assert sent == {(p["both"], "sms"), (p["stopped"], "email"), (p["texter"], "sms")}
+    long = NOTICE + " Please read our letter." * 12  # longer than any file name may be
+    dry = run("notify-breach", "--org", org.slug, "--all", "--template", long, "--dry-run")
+    assert dry.returncode == 0 and "would notify 3 customer(s)" in dry.stdout, dry.stderr
     neither = run("notify-breach", "--org", org.slug, "--template", NOTICE)
     assert neither.returncode == 2 and "--customers FILE or --all" in neither.stderr
 
