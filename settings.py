@@ -187,6 +187,18 @@ class IntakeSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """How long personal data is kept (docs/privacy.md): the text and address of messages
+    sent or finished, the texts customers sent, and consent records (proof of consent,
+    kept longer; the current record per channel and purpose is never deleted)."""
+
+    message_days: int = 180
+    inbound_days: int = 180
+    consent_days: int = 1461  # four years
+    batch: int = 1000  # rows per kind, per organisation, per scheduler tick
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings, one dataclass per concern."""
 
@@ -199,6 +211,7 @@ class Settings:
     scheduler: SchedulerSettings
     intake: IntakeSettings = field(default_factory=IntakeSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     default_phone_region: str = "US"
 
 
@@ -395,6 +408,12 @@ def load_settings(
             sender_rate_per_second=r.number("SMS_RATE_PER_SENDER", 1.0),
             max_pacing_wait_seconds=r.number("DELIVERY_MAX_PACING_WAIT_SECONDS", 5.0),
             outbox_channel=r.flag("OUTBOX_CHANNEL", False),
+        ),
+        retention=RetentionSettings(
+            message_days=r.whole("RETENTION_MESSAGE_DAYS", 180, minimum=7),
+            inbound_days=r.whole("RETENTION_INBOUND_DAYS", 180, minimum=7),
+            consent_days=r.whole("RETENTION_CONSENT_DAYS", 1461, minimum=365),
+            batch=r.whole("RETENTION_BATCH", 1000, minimum=1),
         ),
         default_phone_region=r.text("DEFAULT_PHONE_REGION", "US").upper(),
     )

@@ -35,6 +35,7 @@ from api.controllers.identity import IdentityController
 from api.controllers.inbox import InboxController
 from api.controllers.journeys import JourneyController
 from api.controllers.nudges import NudgeController
+from api.controllers.privacy import PrivacyController
 from api.controllers.rankings import RankingController
 from api.controllers.slips import SlipController
 from api.controllers.tasks import TaskController
@@ -142,6 +143,7 @@ def create_app(
         WebhookController,
         RankingController,
         CountermeasureController,
+        PrivacyController,
         AuthPages,
         AccountPages,
         StaffPages,

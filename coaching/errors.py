@@ -51,6 +51,11 @@ class AdvisoryInvalid(Invalid, CoachingError):
     """An advisory names an unknown journey or behaviour, or its text does not render."""
 
 
+class BreachNoticeInvalid(Invalid, CoachingError):
+    """A breach notice's template does not render, or its customer list names someone
+    the organisation does not have."""
+
+
 class LinkInvalid(CoachingError):
     """A customer link was altered, cut short, or belongs to no (or an erased) customer."""
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from coaching.tables import Nudge
 from core import clock
+from core.db import run_sql
 from core.ids import new_id
 from core.tenancy import Tenant
 from journeys import hooks
@@ -202,6 +203,24 @@ async def cancel_for_enrollments(
     return len(rows)
 
 
+async def cancel_for_customer(tenant: Tenant, customer_id: UUID, now: datetime) -> int:
+    """Cancel the customer's messages outside any enrollment (advisories, notices) that
+    have not gone out yet (erasure); returns how many."""
+    rows = (
+        await tenant.update(
+            Nudge,
+            {Nudge.status: "cancelled", Nudge.reason: "customer_erased", Nudge.updated_at: now},
+        )
+        .where(
+            (Nudge.customer == customer_id)
+            & Nudge.enrollment.is_null()
+            & Nudge.status.is_in(list(STOPPABLE))
+        )
+        .returning(Nudge.id)
+    )
+    return len(rows)
+
+
 async def cancel_for_step(tenant: Tenant, step_id: UUID, reason: str, now: datetime) -> int:
     """Cancel a step's messages that have not gone out yet (the customer told us they
     cannot do it: reminding them again would only nag)."""
@@ -305,3 +324,24 @@ class NudgeCompanion:
 
 
 hooks.install(NudgeCompanion())
+
+
+FINISHED = ("sent", "delivered", "failed", "suppressed", "cancelled")
+
+
+async def forget_finished_before(tenant: Tenant, before: datetime, limit: int) -> int:
+    """Retention: blank the text and address of at most ``limit`` of the organisation's
+    messages that finished (sent, delivered, failed, suppressed, cancelled) before
+    ``before``; returns how many. Messages still waiting keep theirs: they are needed."""
+    finished = ", ".join(f"'{s}'" for s in FINISHED)
+    rows = await run_sql(
+        "UPDATE nudge SET body = NULL, recipient = NULL WHERE id IN (SELECT id FROM nudge "
+        "WHERE organization = {} AND created_at < {} AND (body IS NOT NULL OR recipient IS "
+        f"NOT NULL) AND status IN ({finished}) AND COALESCE(sent_at, updated_at) < {{}} "
+        "ORDER BY created_at LIMIT {}) RETURNING id",
+        tenant.org_id,
+        before,
+        before,
+        limit,
+    )
+    return len(rows)
