@@ -18,6 +18,7 @@ from litestar.response import Redirect, Template
 from api.pages.customer_texts import TEXTS
 from coaching import links, privacy, selfservice
 from coaching.errors import LinkExpired, LinkInvalid
+from core import audit
 from core.errors import DomainError
 from core.tables import Organization
 from journeys.tables import Customer
@@ -223,7 +224,9 @@ class CustomerPortal(Controller):
             customer = await self._holder(token)
         except LinkInvalid as exc:
             return _broken(request, exc, token)
-        data = await privacy.export_customer(selfservice.tenant_of(customer), customer.id)
+        data = await privacy.export_customer(
+            selfservice.tenant_of(customer), customer.id, actor=audit.CUSTOMER
+        )
         return Response(
             data,
             media_type="application/json",
@@ -284,7 +287,9 @@ class CustomerPortal(Controller):
         except LinkInvalid as exc:
             return _broken(request, exc, token)
         context = await _context(customer, token=token, deleted=True)
-        await privacy.erase_customer(selfservice.tenant_of(customer), customer.id)
+        await privacy.erase_customer(
+            selfservice.tenant_of(customer), customer.id, actor=audit.CUSTOMER
+        )
         return Template("customer/delete.html", context=context)
 
     @post("/{token:str}/new-link")

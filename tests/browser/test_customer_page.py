@@ -19,6 +19,7 @@ from coaching.channels.outbox import OutboxChannel
 from coaching.channels.registry import Channels
 from coaching.channels.sms import TwilioSms
 from coaching.tables import Nudge
+from core.tables import PrivacyEvent
 from journeys import services as journeys
 from journeys.customers import records
 from journeys.customers.schemas import ConsentIn, CustomerIn
@@ -167,6 +168,12 @@ async def test_a_customer_uses_their_page_from_a_text_message(
     await expect(page.get_by_role("heading", name="您的数据已删除")).to_be_visible()
     gone = await Customer.objects().where(Customer.id == ada.id).first()
     assert gone is not None and gone.erased_at is not None and gone.phone is None
+    events = await PrivacyEvent.select(PrivacyEvent.kind, PrivacyEvent.actor).where(
+        PrivacyEvent.customer == ada.id
+    )
+    assert sorted((e["kind"], e["actor"]) for e in events) == [
+        ("erasure", "customer"), ("export", "customer"),
+    ]  # fmt: skip
     await page.screenshot(path=str(artifacts / "customer-deleted-phone.png"), full_page=True)
     assert problems == []
     # The link opens nothing now (a 404 page, which the console reports).
