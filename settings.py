@@ -113,6 +113,10 @@ class ServerSettings:
     port: int = 8000
     public_url: str = "http://127.0.0.1:8000"
     secret_key: Secret = field(default_factory=lambda: Secret(""))
+    # The key before the last rotation: customer links signed with it still open while
+    # they have not expired (sessions and CSRF use only the current key).
+    previous_secret_key: Secret = field(default_factory=lambda: Secret(""))
+    link_days: int = 30  # how long a customer's link (/c/...) keeps working
     secure_cookies: bool = False
     max_body_bytes: int = 1_048_576
     log_level: str = "INFO"
@@ -183,6 +187,18 @@ class IntakeSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """How long personal data is kept (docs/privacy.md): the text and address of messages
+    sent or finished, the texts customers sent, and consent records (proof of consent,
+    kept longer; the current record per channel and purpose is never deleted)."""
+
+    message_days: int = 180
+    inbound_days: int = 180
+    consent_days: int = 1461  # four years
+    batch: int = 1000  # rows per kind, per organisation, per scheduler tick
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings, one dataclass per concern."""
 
@@ -195,6 +211,7 @@ class Settings:
     scheduler: SchedulerSettings
     intake: IntakeSettings = field(default_factory=IntakeSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     default_phone_region: str = "US"
 
 
@@ -311,6 +328,11 @@ def _server(r: _Reader) -> ServerSettings:
     secret = r.text("SECRET_KEY")
     if secret and len(secret) < 32:
         raise SettingsError("SECRET_KEY", "must be at least 32 characters")
+    previous = r.text("SECRET_KEY_PREVIOUS")
+    if previous and len(previous) < 32:
+        raise SettingsError("SECRET_KEY_PREVIOUS", "must be at least 32 characters")
+    if previous and not secret:
+        raise SettingsError("SECRET_KEY_PREVIOUS", "needs SLIPGUARD_SECRET_KEY (the new key)")
     level = r.text("LOG_LEVEL", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise SettingsError("LOG_LEVEL", f"expected DEBUG, INFO, WARNING or ERROR, got {level!r}")
@@ -319,6 +341,8 @@ def _server(r: _Reader) -> ServerSettings:
         port=port,
         public_url=public_url,
         secret_key=Secret(secret),
+        previous_secret_key=Secret(previous),
+        link_days=r.whole("LINK_DAYS", 30, minimum=1),
         secure_cookies=r.flag("SECURE_COOKIES", public_url.startswith("https://")),
         max_body_bytes=r.whole("MAX_BODY_BYTES", 1_048_576, minimum=1024),
         log_level=level,
@@ -384,6 +408,12 @@ def load_settings(
             sender_rate_per_second=r.number("SMS_RATE_PER_SENDER", 1.0),
             max_pacing_wait_seconds=r.number("DELIVERY_MAX_PACING_WAIT_SECONDS", 5.0),
             outbox_channel=r.flag("OUTBOX_CHANNEL", False),
+        ),
+        retention=RetentionSettings(
+            message_days=r.whole("RETENTION_MESSAGE_DAYS", 180, minimum=7),
+            inbound_days=r.whole("RETENTION_INBOUND_DAYS", 180, minimum=7),
+            consent_days=r.whole("RETENTION_CONSENT_DAYS", 1461, minimum=365),
+            batch=r.whole("RETENTION_BATCH", 1000, minimum=1),
         ),
         default_phone_region=r.text("DEFAULT_PHONE_REGION", "US").upper(),
     )

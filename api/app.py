@@ -25,7 +25,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from api import observability, openapi
-from api.auth import LOGIN_PATHS, PUBLIC_PATHS, AuthMiddleware, LoginRequired
+from api.auth import CSRF_CHECKED, LOGIN_PATHS, PUBLIC_PATHS, AuthMiddleware, LoginRequired
 from api.controllers.advisories import AdvisoryController
 from api.controllers.countermeasures import CountermeasureController
 from api.controllers.customers import CustomerController
@@ -35,6 +35,7 @@ from api.controllers.identity import IdentityController
 from api.controllers.inbox import InboxController
 from api.controllers.journeys import JourneyController
 from api.controllers.nudges import NudgeController
+from api.controllers.privacy import PrivacyController
 from api.controllers.rankings import RankingController
 from api.controllers.slips import SlipController
 from api.controllers.tasks import TaskController
@@ -42,6 +43,7 @@ from api.controllers.webhooks import WebhookController
 from api.input_checks import CheckedRequest, RefuseNul
 from api.pages.admin import AdminPages
 from api.pages.auth import AccountPages, AuthPages
+from api.pages.customer_portal import CustomerPortal
 from api.pages.customers import CustomerPages
 from api.pages.dashboard_panels import PanelPages
 from api.pages.dashboards import PLOTLY_DIR, DashboardPages
@@ -141,6 +143,7 @@ def create_app(
         WebhookController,
         RankingController,
         CountermeasureController,
+        PrivacyController,
         AuthPages,
         AccountPages,
         StaffPages,
@@ -149,6 +152,7 @@ def create_app(
         AdminPages,
         OutboxPages,
         UnsubscribePages,
+        CustomerPortal,
         DashboardPages,
         PanelPages,
         create_static_files_router(
@@ -185,7 +189,7 @@ def create_app(
             secret=secret.hex(),
             cookie_name="slipguard_csrf",
             cookie_secure=settings.server.secure_cookies,
-            exclude=["^/api/", *PUBLIC_PATHS],
+            exclude=["^/api/", *(p for p in PUBLIC_PATHS if p not in CSRF_CHECKED)],
         ),
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(

@@ -30,7 +30,10 @@ PUBLIC_PATHS = [
     "^/favicon\\.ico$",
     "^/webhooks/",  # verified by the provider's signature instead
     "^/unsubscribe/",  # the signed token in the path is the credential
+    "^/c/",  # the customer's own page: its signed token is the credential
 ]
+# Public pages whose forms still carry the CSRF token (a browser holds the link).
+CSRF_CHECKED = ["^/c/"]
 LOGIN_PATHS = ["^/login$", "^/logout$"]
 
 

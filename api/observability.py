@@ -188,7 +188,7 @@ class RequestContextMiddleware:
     ) -> None:
         user = scope.get("user")
         self.access.write(
-            f"{method} {path} {status}",
+            f"{method} {redact_tokens(path)} {status}",
             {
                 "request_id": request_id,
                 "status": status,
@@ -196,6 +196,16 @@ class RequestContextMiddleware:
                 "org": getattr(user, "org_slug", None),
             },
         )
+
+
+# Paths whose second segment is a credential (a customer's link, an unsubscribe link):
+# logs show the route, never the token.
+_TOKEN_PATH = re.compile(r"^/(c|unsubscribe)/[^/]+")
+
+
+def redact_tokens(path: str) -> str:
+    """``path`` with a link token replaced by ``…`` (``/c/…/preferences``)."""
+    return _TOKEN_PATH.sub(lambda m: f"/{m.group(1)}/…", path)
 
 
 def install(app: Litestar, metrics: bool = True) -> Litestar:

@@ -16,18 +16,20 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from coaching import links
 from coaching.errors import AdvisoryInvalid, AdvisoryNotFound
 from coaching.outbox import ADVISORY_TEMPLATE, NUDGE_COLUMNS, PG_TYPES, SCHEDULED
 from coaching.tables import Advisory
 from core import clock
 from core.db import insert_rows, run_sql, write_transaction
 from core.errors import FieldError
-from core.ids import new_id
+from core.ids import as_uuid, new_id
 from core.tables import Organization
 from core.tenancy import Tenant
 from journeys import templates
 from journeys.errors import JourneyNotFound
 from journeys.services import current_definition
+from settings import get_settings
 
 COLUMNS = (*NUDGE_COLUMNS, "body")
 TYPES = (*PG_TYPES, "text")
@@ -37,6 +39,7 @@ VARIABLES = {
     "last_name": "Montgomery",
     "org_name": "Riverside Health Clinic",
     "journey_title": "Blood-pressure medication",
+    "link": "https://slipguard.example/c/0123456789abcdef0123",
 }
 LATEST_START = timedelta(days=365)
 EARLIEST_START = timedelta(minutes=5)  # a client's clock may run a little behind
@@ -168,6 +171,9 @@ async def create_advisory(
         created_at=now,
     )
     base = {"org_name": org.name, "journey_title": definition.title}
+    settings = get_settings()
+    # Each customer's own page, signed only when the text uses it.
+    wants_link = "link" in templates.undeclared(req.template)
     rows = [
         (
             new_id(), tenant.org_id, None, p["id"], None, 0,
@@ -175,7 +181,12 @@ async def create_advisory(
             ADVISORY_TEMPLATE, False, send_at, send_at, SCHEDULED, None, now, now,
             _render(
                 req.template,
-                {**base, "first_name": p["first_name"], "last_name": p["last_name"] or ""},
+                {
+                    **base,
+                    "first_name": p["first_name"],
+                    "last_name": p["last_name"] or "",
+                    "link": links.link(settings, as_uuid(p["id"])) if wants_link else "",
+                },
             ),
         )
         for p in people

@@ -15,6 +15,7 @@ from coaching.windows import next_opening
 
 HELD_WINDOW = "held_send_window"
 DEFERRED_CAP = "deferred_frequency_cap"
+PAUSED = "paused_by_customer"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Snapshot:
     timezone: str
     window: tuple[str, str]
     sent_last_day: list[datetime]  # when this customer's messages went out in the last 24 h
+    paused: bool = False  # the customer paused their reminders (their page) until a date
+    requested: bool = False  # asked for on the customer's page just now (a link, a code)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,10 @@ def decide(s: Snapshot, now: datetime, cap_per_day: int) -> Decision:
         return Stop("suppressed", "no_address")
     if not s.consent:
         return Stop("suppressed", "no_consent")
+    if s.paused and not s.critical:
+        return Stop("suppressed", PAUSED)
+    if s.requested:
+        return Go()  # the customer is waiting for it on their page, at this hour
     opening = next_opening(now, ZoneInfo(s.timezone), *s.window)
     if opening is not None:
         return Wait(opening, HELD_WINDOW)

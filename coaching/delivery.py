@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from piccolo.engine.postgres import PostgresEngine
 
-from coaching import instruments, pacing, unsubscribe
+from coaching import instruments, links, outbox, pacing, unsubscribe
 from coaching.channels.base import Channel, Outcome, Outgoing, Permanent, Sender, Sent, Transient
 from coaching.channels.registry import Channels, channels_for
 from coaching.decisions import Go, Snapshot, Stop, Wait, decide
@@ -69,9 +69,9 @@ def default_channels() -> Channels:
 # channel and purpose, and how many of their messages went out in the last 24 hours.
 _COLUMNS = f"""
 n.id, n.organization, n.customer, n.kind, n.channel, n.purpose, n.critical,
-       n.template, n.unless_confirmed, n.body AS planned_body,
+       n.template, n.unless_confirmed, n.body AS planned_body, n.recipient AS planned_recipient,
        c.id AS customer_found, c.first_name, c.last_name, c.phone, c.email, c.locale,
-       c.timezone, c.send_window_start, c.send_window_end, c.erased_at,
+       c.timezone, c.send_window_start, c.send_window_end, c.erased_at, c.paused_until,
        o.name AS org_name, o.sms_from, o.messaging_service_sid, o.contact_phone,
        o.postal_address,
        s.status AS step_status, s.behaviour, s.due_at AS step_due_at,
@@ -234,6 +234,10 @@ async def _snapshot(ctx: Context, now: datetime, cap: int) -> Snapshot:
             (Nudge.customer == ctx["customer"]) & (Nudge.sent_at > now - timedelta(days=1))
         )
         recent = [clock.as_utc(r["sent_at"]) for r in rows if r["sent_at"]]
+    # A code for a new phone goes to the number the customer typed on their page (and is
+    # only sent because they asked for it there, which is their consent to it).
+    verify = ctx["template"] == outbox.VERIFY_TEMPLATE
+    paused = ctx["paused_until"]
     return Snapshot(
         kind=ctx["kind"],
         channel=ctx["channel"],
@@ -243,11 +247,15 @@ async def _snapshot(ctx: Context, now: datetime, cap: int) -> Snapshot:
         step_status=ctx["step_status"],
         enrollment_status=ctx["enrollment_status"],
         erased=ctx["erased_at"] is not None,
-        address=ctx[CHANNEL_ADDRESS.get(ctx["channel"], "email")],
-        consent=ctx["consent_status"] == "granted",
+        address=ctx["planned_recipient"]
+        if verify
+        else ctx[CHANNEL_ADDRESS.get(ctx["channel"], "email")],
+        consent=verify or ctx["consent_status"] == "granted",
         timezone=ctx["timezone"],
         window=(ctx["send_window_start"], ctx["send_window_end"]),
         sent_last_day=recent,
+        paused=paused is not None and clock.as_utc(paused) > now,
+        requested=str(ctx["template"]) in (outbox.LINK_TEMPLATE, outbox.VERIFY_TEMPLATE),
     )
 
 
@@ -268,7 +276,7 @@ def _compose(ctx: Context, s: Snapshot, settings: Settings) -> tuple[Outgoing, s
         "first_name": ctx["first_name"],
         "last_name": ctx["last_name"],
         "org_name": ctx["org_name"],
-        "link": settings.server.public_url,
+        "link": links.link(settings, as_uuid(ctx["customer"])),
     }
     d = ctx.definition
     locale = ctx["locale"]
@@ -303,12 +311,13 @@ def _compose(ctx: Context, s: Snapshot, settings: Settings) -> tuple[Outgoing, s
         p for p in (ctx["org_name"], ctx["postal_address"], ctx["contact_phone"]) if p
     )
     nudge_id = as_uuid(ctx["id"])
-    unsubscribe_url = None
+    unsubscribe_url = page_url = None
     if ctx["channel"] == "email":
         customer = as_uuid(ctx["customer"])
         unsubscribe_url = unsubscribe.link(
             settings, unsubscribe.Target(customer, "email", ctx["purpose"])
         )
+        page_url = base["link"]
     outgoing = Outgoing(
         nudge_id=nudge_id,
         to=s.address or "",
@@ -317,6 +326,7 @@ def _compose(ctx: Context, s: Snapshot, settings: Settings) -> tuple[Outgoing, s
         subject=subject,
         footer=footer if ctx["channel"] == "email" else "",
         unsubscribe_url=unsubscribe_url,
+        page_url=page_url,
     )
     return outgoing, locale
 

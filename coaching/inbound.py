@@ -21,6 +21,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from coaching.errors import InboxItemNotFound
 from coaching.tables import InboundMessage, Nudge
 from core import clock
+from core.db import run_sql
 from core.ids import as_uuid, new_id
 from core.pagination import keyset, page
 from core.tables import Organization
@@ -441,5 +442,40 @@ async def forget_inbound(tenant: Tenant, customer_id: UUID) -> int:
             & (InboundMessage.sender.is_not_null() | InboundMessage.body.is_not_null())
         )
         .returning(InboundMessage.id)
+    )
+    return len(rows)
+
+
+async def inbound_of(tenant: Tenant, customer_id: UUID) -> list[dict[str, Any]]:
+    """Every text the customer sent, oldest first (their access export)."""
+    rows: list[dict[str, Any]] = await (
+        tenant.select(
+            InboundMessage,
+            InboundMessage.id,
+            InboundMessage.sender,
+            InboundMessage.body,
+            InboundMessage.outcome,
+            InboundMessage.step,
+            InboundMessage.slip,
+            InboundMessage.received_at,
+        )
+        .where(InboundMessage.customer == customer_id)
+        .order_by(InboundMessage.received_at)
+        .order_by(InboundMessage.id)
+    )
+    return rows
+
+
+async def forget_received_before(tenant: Tenant, before: datetime, limit: int) -> int:
+    """Retention: blank the number and text of at most ``limit`` of the organisation's
+    inbound messages received before ``before`` (what they were taken for stays);
+    returns how many."""
+    rows = await run_sql(
+        "UPDATE inbound_message SET sender = NULL, body = NULL WHERE id IN (SELECT id FROM "
+        "inbound_message WHERE organization = {} AND received_at < {} AND (body IS NOT NULL "
+        "OR sender IS NOT NULL) ORDER BY received_at LIMIT {}) RETURNING id",
+        tenant.org_id,
+        before,
+        limit,
     )
     return len(rows)

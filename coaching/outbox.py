@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from coaching.tables import Nudge
 from core import clock
+from core.db import run_sql
 from core.ids import new_id
 from core.tenancy import Tenant
 from journeys import hooks
@@ -49,7 +50,11 @@ STEP_PURPOSE = "informational"
 # rendering a journey template.
 PLANNED_PREFIX = "follow-up-"
 ADVISORY_TEMPLATE = "advisory"
-WRITTEN_TEMPLATES = (PLANNED_PREFIX, ADVISORY_TEMPLATE)
+# What a customer asks for on their page (coaching.links, coaching.selfservice): a fresh
+# link, a code that proves a new phone number is theirs.
+LINK_TEMPLATE = "customer-link"
+VERIFY_TEMPLATE = "verify-phone"
+WRITTEN_TEMPLATES = (PLANNED_PREFIX, ADVISORY_TEMPLATE, LINK_TEMPLATE, VERIFY_TEMPLATE)
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,8 @@ async def plan_message(
     enrollment: UUID | None = None,
     purpose: str = STEP_PURPOSE,
     critical: bool = False,
+    body: str | None = None,
+    recipient: str | None = None,
 ) -> UUID | None:
     """Write one message no behaviour's ``nudges`` list plans (a "why did you miss?"
     question, a recovery message), once per cause: returns its id, or None when a message
@@ -159,6 +166,8 @@ async def plan_message(
         due_at=due_at,
         send_after=due_at,
         status=SCHEDULED,
+        body=body,
+        recipient=recipient,
         created_at=now,
         updated_at=now,
     )
@@ -189,6 +198,37 @@ async def cancel_for_enrollments(
             },
         )
         .where(_of_enrollments(tenant, ids) & Nudge.status.is_in(list(STOPPABLE)))
+        .returning(Nudge.id)
+    )
+    return len(rows)
+
+
+async def cancel_for_customer(tenant: Tenant, customer_id: UUID, now: datetime) -> int:
+    """Cancel the customer's messages outside any enrollment (advisories, notices) that
+    have not gone out yet (erasure); returns how many."""
+    rows = (
+        await tenant.update(
+            Nudge,
+            {Nudge.status: "cancelled", Nudge.reason: "customer_erased", Nudge.updated_at: now},
+        )
+        .where(
+            (Nudge.customer == customer_id)
+            & Nudge.enrollment.is_null()
+            & Nudge.status.is_in(list(STOPPABLE))
+        )
+        .returning(Nudge.id)
+    )
+    return len(rows)
+
+
+async def cancel_for_step(tenant: Tenant, step_id: UUID, reason: str, now: datetime) -> int:
+    """Cancel a step's messages that have not gone out yet (the customer told us they
+    cannot do it: reminding them again would only nag)."""
+    rows = (
+        await tenant.update(
+            Nudge, {Nudge.status: "cancelled", Nudge.reason: reason, Nudge.updated_at: now}
+        )
+        .where((Nudge.step == step_id) & Nudge.status.is_in(list(STOPPABLE)))
         .returning(Nudge.id)
     )
     return len(rows)
@@ -284,3 +324,24 @@ class NudgeCompanion:
 
 
 hooks.install(NudgeCompanion())
+
+
+FINISHED = ("sent", "delivered", "failed", "suppressed", "cancelled")
+
+
+async def forget_finished_before(tenant: Tenant, before: datetime, limit: int) -> int:
+    """Retention: blank the text and address of at most ``limit`` of the organisation's
+    messages that finished (sent, delivered, failed, suppressed, cancelled) before
+    ``before``; returns how many. Messages still waiting keep theirs: they are needed."""
+    finished = ", ".join(f"'{s}'" for s in FINISHED)
+    rows = await run_sql(
+        "UPDATE nudge SET body = NULL, recipient = NULL WHERE id IN (SELECT id FROM nudge "
+        "WHERE organization = {} AND created_at < {} AND (body IS NOT NULL OR recipient IS "
+        f"NOT NULL) AND status IN ({finished}) AND COALESCE(sent_at, updated_at) < {{}} "
+        "ORDER BY created_at LIMIT {}) RETURNING id",
+        tenant.org_id,
+        before,
+        before,
+        limit,
+    )
+    return len(rows)

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import coaching.outbox  # noqa: F401 - installs the step companion the refill job needs
-from coaching import dispatch, followups
-from core import identity
+from coaching import dispatch, followups, retention
+from core import clock, identity
 from core.idempotency import purge
 from journeys.enrollments.jobs import materialise_due
 from settings import get_settings
@@ -100,3 +100,20 @@ async def purge_login_failures() -> int:
 async def purge_idempotency_keys() -> int:
     """Forget idempotency keys past their retention (at least 24 h)."""
     return await purge(get_settings().intake.idempotency_hours)
+
+
+RETENTION_EVERY = timedelta(minutes=10)
+_retention_due = {"at": clock.EARLIEST}
+
+
+@register
+async def enforce_retention() -> int:
+    """Blank old message and inbound texts and drop superseded old consent records, per
+    organisation in bounded batches; every ten minutes, or on the next tick while some
+    organisation has more waiting (coaching.retention)."""
+    now = clock.now()
+    if now < _retention_due["at"]:
+        return 0
+    swept = await retention.sweep(now)
+    _retention_due["at"] = now if swept.full else now + RETENTION_EVERY
+    return swept.total

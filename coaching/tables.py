@@ -184,3 +184,18 @@ class Advisory(Table):
     created_by_user = UUID(null=True, default=None)
     created_by_key = UUID(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class PhoneCheck(Table):
+    """A code texted to a phone number a customer wants to use instead of the one on file
+    (their page): the number changes only when they type the code back. Only the code's
+    keyed hash is kept; the row is deleted when used, and by an erasure."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
+    customer = ForeignKey(references=Customer, null=False, on_delete=OnDelete.cascade, index=True)
+    phone = Varchar(length=20)  # E.164
+    code_hash = Varchar(length=64)
+    attempts = Integer(default=0)
+    expires_at = Timestamptz()
+    created_at = Timestamptz(default=TimestamptzNow())

@@ -243,3 +243,27 @@ async def standard_counts(
     return StandardCounts(
         len(rows), in_time, late, open_, overdue, org.task_due_hours, org.task_target_percent
     )
+
+
+ERASED_WHO = "an erased customer"
+
+
+async def forget_customer(tenant: Tenant, customer_id: UUID, now: datetime) -> int:
+    """Erasure: staff tasks about the customer lose every text that may name or quote them
+    (the title is written again without their name; detail and outcome are blanked). The
+    tasks stay, with their reason, times and status, for the service-standard counts."""
+    rows = await tenant.select(
+        StaffTask, StaffTask.id, StaffTask.reason, StaffTask.behaviour, StaffTask.outcome
+    ).where(StaffTask.customer == customer_id)
+    for r in rows:
+        title = title_for(r["reason"], ERASED_WHO, r["behaviour"].replace("-", " ") or "a step")
+        await tenant.update(
+            StaffTask,
+            {
+                StaffTask.title: title,
+                StaffTask.detail: "",
+                StaffTask.outcome: None if r["outcome"] is None else "",
+                StaffTask.updated_at: now,
+            },
+        ).where(StaffTask.id == r["id"])
+    return len(rows)

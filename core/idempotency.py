@@ -179,3 +179,17 @@ async def purge(hours: int, now: datetime | None = None) -> int:
         .returning(IdempotencyRecord.id)
     )
     return len(gone)
+
+
+async def forget_mentioning(tenant: Tenant, text: str) -> int:
+    """Erasure: drop the organisation's stored responses that mention ``text`` (a
+    customer's id), since they may hold the person's details; a retry with such a key
+    then runs afresh instead of replaying them."""
+    if not text:
+        return 0
+    gone = await (
+        tenant.delete(IdempotencyRecord)
+        .where(IdempotencyRecord.response.like(f"%{text}%"))
+        .returning(IdempotencyRecord.id)
+    )
+    return len(gone)

@@ -37,3 +37,17 @@ def master_key(settings: Settings) -> bytes:
 def derived_key(settings: Settings, purpose: str) -> bytes:
     """A key for one purpose (e.g. ``unsubscribe``), derived from the master key."""
     return hmac.new(master_key(settings), f"slipguard:{purpose}".encode(), hashlib.sha256).digest()
+
+
+def derived_keys(settings: Settings, purpose: str) -> list[bytes]:
+    """The keys that verify tokens of one purpose, oldest first: the key derived from
+    ``SLIPGUARD_SECRET_KEY_PREVIOUS`` (while a rotation's grace lasts) and the current one,
+    which signs."""
+    keys = [derived_key(settings, purpose)]
+    previous = settings.server.previous_secret_key.get()
+    if previous:
+        old_master = hashlib.sha256(previous.encode()).digest()
+        keys.insert(
+            0, hmac.new(old_master, f"slipguard:{purpose}".encode(), hashlib.sha256).digest()
+        )
+    return keys

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
 
 import msgspec
 
@@ -44,3 +46,20 @@ class Page(msgspec.Struct, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+
+class PrivacyEventOut(msgspec.Struct):
+    """That a customer's data was erased, exported or a breach notice sent to them, by
+    whom (``user:<id>``, ``key:<id>``, ``customer``, ``cli``) and when; ``batch`` ties the
+    events of one operation together (a breach notification)."""
+
+    id: UUID
+    kind: str  # erasure | export | breach_notice
+    customer_id: UUID | None
+    actor: str
+    batch: UUID | None
+    at: datetime
+
+    @classmethod
+    def of(cls, e: Any) -> PrivacyEventOut:
+        return cls(e.id, e.kind, e.customer, e.actor, e.batch, e.created_at)

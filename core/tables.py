@@ -89,3 +89,21 @@ class LoginFailure(Table):
     email = Varchar(length=254, index=True)
     client = Varchar(length=64, index=True)
     failed_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class PrivacyEvent(Table):
+    """That something was done with a customer's personal data (an erasure, an export, a
+    breach notice), by whom and when — never what the data was. The customer is named by
+    id only: after an erasure that id leads to a pseudonymous row that identifies no one."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(
+        references=Organization, null=False, on_delete=OnDelete.cascade, index=True
+    )
+    kind = Varchar(length=16)  # erasure | export | breach_notice
+    customer = UUID(null=True, default=None, index=True)
+    # ``user:<id>``, ``key:<id>``, ``customer`` (through their own link) or ``cli``
+    actor = Varchar(length=64)
+    # Ties the events of one operation together (a breach notification's id).
+    batch = UUID(null=True, default=None, index=True)
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)

@@ -61,9 +61,26 @@ class Customer(Table):
     send_window_start = Varchar(length=5, default="08:00")
     send_window_end = Varchar(length=5, default="21:00")
     pseudonym = Varchar(length=32)  # stable, non-identifying id for statistics
+    # The customer paused their reminders (on their page) until this moment.
+    paused_until = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
     erased_at = Timestamptz(null=True, default=None)
+
+
+class CustomerChange(Table):
+    """One change a customer made to their own preferences or details (their page), kept
+    as a history. Contact details are recorded by field name only: the values are personal
+    and the customer's row holds the current ones."""
+
+    id = UUID(primary_key=True)
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
+    customer = ForeignKey(references=Customer, null=False, on_delete=OnDelete.cascade, index=True)
+    field = Varchar(length=32)
+    old_value = Varchar(length=64, default="")
+    new_value = Varchar(length=64, default="")
+    source = Varchar(length=16, default="customer")
+    recorded_at = Timestamptz(default=TimestamptzNow())
 
 
 class ConsentRecord(Table):

@@ -12,6 +12,7 @@ from api.auth import principal_of, requires
 from api.openapi import may_answer
 from coaching import privacy
 from coaching.schemas import ErasureOut
+from core import audit
 from core.pagination import DEFAULT_LIMIT
 from core.schemas import Page
 from journeys.customers import consent
@@ -100,11 +101,17 @@ class CustomerController(Controller):
         self, request: AnyRequest, customer_id: FromPath[UUID]
     ) -> dict[str, Any]:
         """Everything held about the customer as JSON (GDPR access and portability)."""
-        return await privacy.export_customer(principal_of(request).tenant, customer_id)
+        p = principal_of(request)
+        return await privacy.export_customer(
+            p.tenant, customer_id, audit.actor_of(p.user_id, p.api_key_id)
+        )
 
     @post("/{customer_id:uuid}/erase", opt=requires("admin"), status_code=200)
     async def erase_customer(self, request: AnyRequest, customer_id: FromPath[UUID]) -> ErasureOut:
         """Erase personal data and cancel planned steps; consent proof is kept. Idempotent."""
+        p = principal_of(request)
         return ErasureOut.of(
-            await privacy.erase_customer(principal_of(request).tenant, customer_id)
+            await privacy.erase_customer(
+                p.tenant, customer_id, audit.actor_of(p.user_id, p.api_key_id)
+            )
         )

@@ -34,6 +34,7 @@ class Outgoing:
     html: str | None = None
     unsubscribe_url: str | None = None
     footer: str = ""
+    page_url: str | None = None  # the customer's own page (steps, preferences, their data)
 
 
 @dataclass(frozen=True)

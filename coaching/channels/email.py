@@ -23,11 +23,16 @@ def compose(message: Outgoing, from_address: str) -> EmailMessage:
     mail["X-Slipguard-Nudge"] = str(message.nudge_id)
     text = message.body
     links = ""
+    if message.page_url:
+        text += f"\n\nYour steps, preferences and data: {message.page_url}"
+        links += (
+            f'<p><a href="{html.escape(message.page_url)}">Your steps, preferences and data</a></p>'
+        )
     if message.unsubscribe_url:
         mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
         mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         text += f"\n\nTo stop these emails: {message.unsubscribe_url}"
-        links = f'<p><a href="{html.escape(message.unsubscribe_url)}">Stop these emails</a></p>'
+        links += f'<p><a href="{html.escape(message.unsubscribe_url)}">Stop these emails</a></p>'
     if message.footer:
         text += f"\n\n{message.footer}"
     mail.set_content(text)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from core import clock
-from core.db import write_transaction
+from core.db import run_sql, write_transaction
 from core.tenancy import Tenant
 from journeys.customers.normalize import Checker, check_consent
 from journeys.customers.schemas import ConsentIn, utc
@@ -130,3 +130,23 @@ async def may_contact(tenant: Tenant, customer_id: UUID, channel: str, purpose: 
         return False
     state = (await current_consent(tenant, customer_id)).get((channel, purpose))
     return state is not None and state.granted
+
+
+async def purge_superseded(tenant: Tenant, before: datetime, limit: int) -> int:
+    """Retention: delete at most ``limit`` consent records whose validity ended before
+    ``before`` — a later record for the same customer, channel and purpose replaced them,
+    and that replacement is itself older than ``before``. So the current record per
+    channel and purpose is never deleted, and every message sent within the retention
+    period can still be matched with the consent it was sent under. Returns how many."""
+    rows = await run_sql(
+        "DELETE FROM consent_record WHERE id IN (SELECT r.id FROM consent_record r "
+        "WHERE r.organization = {} AND r.recorded_at < {} AND EXISTS (SELECT 1 FROM "
+        "consent_record n WHERE n.customer = r.customer AND n.channel = r.channel AND "
+        "n.purpose = r.purpose AND n.recorded_at > r.recorded_at AND n.recorded_at < {}) "
+        "LIMIT {}) RETURNING id",
+        tenant.org_id,
+        before,
+        before,
+        limit,
+    )
+    return len(rows)

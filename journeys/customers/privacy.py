@@ -137,7 +137,7 @@ async def erase_profile(tenant: Tenant, customer_id: UUID, moment: datetime) -> 
     """The journeys' part of an erasure, in the caller's transaction (``coaching.privacy``
     runs the whole of it): names are blanked; phone, email and external_ref become null;
     ``erased_at`` is set (the first time only); active enrollments are cancelled and
-    pending steps too. The pseudonym stays: it identifies no one and keeps the error
+    pending steps not yet due too. The pseudonym stays: it identifies no one and keeps the error
     statistics whole. Anchors stay as well: on a pseudonymous row they identify no one.
 
     Consent records are kept, because proof that consent was given (and withdrawn) must be
@@ -167,11 +167,13 @@ async def erase_profile(tenant: Tenant, customer_id: UUID, moment: datetime) -> 
         await tenant.update(
             Enrollment, {Enrollment.status: "cancelled", Enrollment.cancelled_at: moment}
         ).where(Enrollment.id.is_in(active))
-    # Every pending step of the customer, not only the active enrollments': an erased
-    # person must receive nothing at all.
+    # Every pending step of the customer not yet due, not only the active enrollments':
+    # an erased person must receive nothing at all. Steps already due stay as they are
+    # (the missed-step check closes them as it would have): they were asked of someone,
+    # so they count in the statistics, which must read the same after an erasure.
     pending = await (
         tenant.update(Step, {Step.status: "cancelled"})
-        .where((Step.customer == customer_id) & (Step.status == "pending"))
+        .where((Step.customer == customer_id) & (Step.status == "pending") & (Step.due_at > moment))
         .returning(Step.id)
     )
     await tenant.update(ConsentRecord, {ConsentRecord.evidence: ""}).where(

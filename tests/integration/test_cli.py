@@ -91,6 +91,7 @@ def test_every_command_has_help() -> None:
         ["worker", "--help"],
         ["scheduler", "--help"],
         ["report", "--help"],
+        ["notify-breach", "--help"],
     ):
         result = run(*args)
         assert result.returncode == 0 and "Usage:" in result.stdout, args

@@ -19,9 +19,10 @@ from tests.conftest import Org
 
 # Pages that show no organisation data (probes, docs, static files, the login pages), and
 # the public routes whose credential is not a login but a signature or a signed token
-# (provider webhooks, unsubscribe links): test_public_routes_check_their_own_credential.
+# (provider webhooks, unsubscribe links, customers' own pages):
+# test_public_routes_check_their_own_credential and test_customer_links_open_only_their_own.
 PUBLIC = re.compile(
-    r"^/(healthz|readyz|metrics|schema|static|login|logout|webhooks|unsubscribe)(/|$)|^/$"
+    r"^/(healthz|readyz|metrics|schema|static|login|logout|webhooks|unsubscribe|c)(/|$)|^/$"
 )
 
 # path parameter name -> an object of the *victim* organisation (see ``victim`` below)
@@ -297,3 +298,47 @@ def page_routes_all(app: Any) -> list[tuple[str, str]]:
         for m in sorted(route.methods)
         if m not in ("HEAD", "OPTIONS")
     ]
+
+
+async def test_customer_links_open_only_their_own(
+    app: Any, client: Any, org: Org, other_org: Org
+) -> None:
+    """Every ``/c/`` route: a forged token opens nothing, whatever session or key comes
+    with it; another customer's genuine token cannot reach the victim's rows."""
+    from coaching import links
+    from journeys.tables import Customer
+    from settings import get_settings
+    from tests.factories import csrf_token
+
+    await populate(org)
+    routes = [(m, p) for m, p in page_routes_all(app) if p.startswith("/c/")]
+    assert len(routes) >= 10, routes
+    settings = get_settings()
+    genuine = links.make_token(settings, org.extra["customer_id"])
+    forged = genuine[:-4] + ("AAAA" if not genuine.endswith("AAAA") else "BBBB")
+    for token in (forged, "x" * 73, "not-a-token"):
+        for method, template in routes:
+            path = template.replace("{token:str}", token).replace(
+                "{step_id:uuid}", str(org.extra["step_id"])
+            )
+            r = await client.request(method, path, headers=org.auth("admin"))
+            # 403: a form post without its CSRF token is refused before the token is read.
+            assert r.status_code in (403, 404), (method, template, r.status_code)
+            assert "Vic" not in r.text
+    # Another organisation's customer, with a genuine link of their own.
+    intruder = other_org.tenant.new(Customer, first_name="Ivy", timezone="UTC", pseudonym="i" * 16)
+    await intruder.save()
+    theirs = links.PATH + links.make_token(settings, intruder.id)
+    client.cookies.clear()
+    headers = {"x-csrftoken": csrf_token((await client.get(theirs + "/privacy")).text)}
+    # Deleting last: until then the intruder's link works, so every refusal is the route's.
+    for method, template in sorted(routes, key=lambda r: r == ("POST", "/c/{token:str}/delete")):
+        path = template.replace("/c/{token:str}", theirs).replace(
+            "{step_id:uuid}", str(org.extra["step_id"])
+        )
+        r = await client.request(method, path, headers=headers, data={"reason": "probe"})
+        if "{step_id" in template:
+            assert r.status_code == 404, (method, template, r.status_code, r.text[:300])
+        for victim_id in victim_ids(org):
+            assert victim_id not in r.text, f"{method} {template} leaked {victim_id}"
+    client.cookies.clear()

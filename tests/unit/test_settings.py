@@ -42,6 +42,9 @@ def test_default_database_is_an_absolute_sqlite_file_in_the_user_data_dir() -> N
         ({"SECURE_COOKIES": "maybe"}, "SLIPGUARD_SECURE_COOKIES", "true/false"),
         ({"DATABASE_POOL_MIN": "5", "DATABASE_POOL_MAX": "2"}, "SLIPGUARD_DATABASE_POOL_MAX", ">="),
         ({"DATA_DIR": "rel/dir"}, "SLIPGUARD_DATA_DIR", "absolute"),
+        ({"RETENTION_MESSAGE_DAYS": "half"}, "SLIPGUARD_RETENTION_MESSAGE_DAYS", "whole number"),
+        ({"RETENTION_INBOUND_DAYS": "1"}, "SLIPGUARD_RETENTION_INBOUND_DAYS", "at least 7"),
+        ({"RETENTION_CONSENT_DAYS": "30"}, "SLIPGUARD_RETENTION_CONSENT_DAYS", "at least 365"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], name: str, fragment: str) -> None:
@@ -50,6 +53,13 @@ def test_bad_values_name_the_variable(env: dict[str, str], name: str, fragment: 
     assert err.value.name == name
     assert str(err.value).startswith(name + ": ")
     assert fragment in str(err.value)
+
+
+def test_retention_defaults_and_overrides() -> None:
+    r = load_settings({"HOME": "/home/u"}, env_file="").retention
+    assert (r.message_days, r.inbound_days, r.consent_days) == (180, 180, 1461)
+    r = load(RETENTION_MESSAGE_DAYS="30", RETENTION_CONSENT_DAYS="2000").retention  # type: ignore[attr-defined]
+    assert (r.message_days, r.inbound_days, r.consent_days) == (30, 180, 2000)
 
 
 def test_broker_kinds_and_postgres_detection() -> None:
