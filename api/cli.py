@@ -221,6 +221,21 @@ def demo(customers: int | None) -> None:
         click.echo(f"The demo organisation exists; log in at {url}/login.", err=True)
 
 
+@main.command("fold-rollups")
+def fold_rollups() -> None:
+    """Fold every organisation's changed days into the ranking's day rollups now (the
+    scheduler does this every minute; after a bulk load this is the first, long fold)."""
+    from dashboards import rollups
+
+    days = run_db(rollups.fold_changes)
+    click.echo(f"{days} day(s) recounted")
+    if rollups.BAD_ORGANIZATIONS.active():  # logged with their errors
+        fail(
+            "some organisations could not be folded: "
+            + ", ".join(str(o) for o in rollups.BAD_ORGANIZATIONS.active())
+        )
+
+
 @main.command()
 @click.option("--org", "slug", required=True, help="Organisation slug.")
 @click.option(
@@ -561,6 +576,7 @@ def scheduler() -> None:
         await db.start_pool(settings.database)
         try:
             import coaching.actors  # noqa: F401 - the scheduler publishes to these actors
+            import dashboards.rollups  # noqa: F401 - registers the day-rollup fold job
 
             await run_scheduler(stop, settings.scheduler.interval_seconds)
         finally:

@@ -25,6 +25,7 @@ class EmbeddedRuntime:
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach the broker to this loop, start worker threads and the scheduler."""
         import coaching.actors  # noqa: F401 - registers actors before the worker starts
+        import dashboards.rollups  # noqa: F401 - registers the day-rollup fold job
         from coaching.broker import attach_loop, broker
         from coaching.scheduler import run_scheduler
 

@@ -17,17 +17,21 @@ For each database, in one run:
    ``--steps-per-slip`` times as many steps (done or missed: the exposure), on 20,000
    customers and enrollments; then ``ANALYZE`` (and ``VACUUM`` on PostgreSQL), as
    autovacuum would;
-3. ``slipguard serve`` (embedded, as users run it) and ``GET /api/v1/rankings`` for the
+3. ``slipguard fold-rollups``, timed: the first fold of the day rollups
+   (``dashboards.rollups``), as a deployment over existing data would run it;
+4. ``slipguard serve`` (embedded, as users run it) and ``GET /api/v1/rankings`` for the
    last 30 and the last 365 days: one warm-up, then ``--runs`` timed requests each,
    one at a time (the endpoint also counts the previous equal period, so 365 days reads
    both years);
-4. the same rows exported once (slips; steps with their enrollment's journey) to CSV and
-   loaded into an in-memory DuckDB, where the same aggregation (the endpoint's four
-   statements, for the window and the previous one) is timed the same way; its slip total
-   is checked against the endpoint's.
+5. the same rows exported once (slips; steps with their enrollment's journey) to CSV and
+   loaded into an in-memory DuckDB, where the numbers the ranking shows are computed from
+   the raw rows (per source: slips, distinct customers, severity, system-detected; per
+   behaviour: due steps; the previous period's slips and due steps) and timed the same
+   way; its slip total is checked against the endpoint's.
 
 Query plans (EXPLAIN on PostgreSQL with ANALYZE and BUFFERS, EXPLAIN QUERY PLAN on SQLite)
-of the 365-day statements go to ``bench/out/rankings-explain-<db>.txt``. Result tables go
+of the endpoint's main 365-day statements after the fold go to
+``bench/out/rankings-explain-<db>.txt``. Result tables go
 to stdout (markdown), progress to stderr.
 """
 
@@ -452,28 +456,22 @@ def duckdb_tables(folder: Path) -> Any:
     return con
 
 
-def duckdb_aggregation(con: Any, since: datetime, until: datetime) -> int:
-    """The endpoint's statements for one window (totals, per day, exposure per day, active
-    enrollments are not exported: every enrollment here spans the history); returns the
-    window's slip total."""
-    epoch = since.timestamp()
+def duckdb_aggregation(con: Any, since: datetime, until: datetime, customers: bool) -> int:
+    """The ranking's numbers for one window from raw rows (active enrollments are not
+    exported: every enrollment here spans the history); returns the window's slip total."""
     window = "occurred_at >= $since AND occurred_at < $until AND voided_at IS NULL"
     args = {"since": since, "until": until}
+    distinct = "count(DISTINCT customer)" if customers else "0"
     totals = con.execute(
-        "SELECT journey, behaviour, failure_mode, count(*), count(DISTINCT customer),"
+        f"SELECT journey, behaviour, failure_mode, count(*), {distinct},"
         " sum(severity), sum(CASE WHEN source = 'system' THEN 1 ELSE 0 END)"
         f" FROM slips WHERE {window} GROUP BY 1, 2, 3",
         args,
     ).fetchall()
     con.execute(
-        f"SELECT journey, behaviour, failure_mode, floor((epoch(occurred_at) - {epoch}) / 86400)"
-        f" AS day, count(*) FROM slips WHERE {window} GROUP BY 1, 2, 3, 4",
-        args,
-    ).fetchall()
-    con.execute(
-        f"SELECT journey, behaviour, floor((epoch(due_at) - {epoch}) / 86400) AS day, count(*)"
-        " FROM steps WHERE due_at >= $since AND due_at < $until"
-        " AND status IN ('pending', 'done', 'missed') GROUP BY 1, 2, 3",
+        "SELECT journey, behaviour, count(*) FROM steps WHERE due_at >= $since"
+        " AND due_at < $until AND status IN ('pending', 'done', 'missed', 'excused')"
+        " GROUP BY 1, 2",
         args,
     ).fetchall()
     return sum(int(r[3]) for r in totals)
@@ -485,8 +483,8 @@ def time_duckdb(con: Any, days: int, now: datetime, runs: int) -> Timing:
     out = Timing(f"DuckDB, same aggregation, {days} days", [])
     for n in range(runs + 1):
         started = time.perf_counter()
-        out.total = duckdb_aggregation(con, since, now)
-        duckdb_aggregation(con, since - (now - since), since)
+        out.total = duckdb_aggregation(con, since, now, True)
+        duckdb_aggregation(con, since - (now - since), since, False)
         if n:
             out.runs.append(time.perf_counter() - started)
     return out
@@ -496,34 +494,26 @@ def time_duckdb(con: Any, days: int, now: datetime, runs: int) -> Timing:
 
 
 def plan_statements(org: Any, since: datetime, until: datetime, postgres: bool) -> list[str]:
-    """The endpoint's slip and step statements for a window, with literal values."""
-    from dashboards.queries import EXPOSED_STATUSES
+    """The endpoint's main statements for a window after a fold, with literal values:
+    distinct customers (raw), slips per source and due steps per behaviour (rollups)."""
+    from dashboards.rollups import day_of
 
     def t(d: datetime) -> str:
         return f"'{d.isoformat()}'" if postgres else f"'{d.isoformat(' ')}'"
 
-    epoch = since.timestamp()
-
-    def day(column: str) -> str:
-        if postgres:
-            return f"floor((extract(epoch from {column}) - {epoch:.6f}) / 86400)::int"
-        return f"CAST((julianday({column}) - {epoch / 86400 + 2440587.5:.9f}) AS INTEGER)"
-
     o = f"'{org}'"
-    scope = (
-        f" FROM slip s JOIN journey j ON j.id = s.journey WHERE s.organization = {o}"
-        f" AND s.voided_at IS NULL AND s.occurred_at >= {t(since)} AND s.occurred_at < {t(until)}"
-    )
-    statuses = ", ".join(f"'{s}'" for s in EXPOSED_STATUSES)
+    first, last = day_of(since) + 1, day_of(until)
     return [
-        "SELECT s.journey, s.behaviour, s.failure_mode, count(*), count(DISTINCT s.customer),"
-        f" sum(s.severity){scope} GROUP BY s.journey, s.behaviour, s.failure_mode",
-        f"SELECT s.journey, s.behaviour, s.failure_mode, {day('s.occurred_at')}, count(*)"
-        f"{scope} GROUP BY 1, 2, 3, 4",
-        f"SELECT e.journey, st.behaviour, {day('st.due_at')}, count(*) FROM step st"
-        f" JOIN enrollment e ON e.id = st.enrollment WHERE st.organization = {o}"
-        f" AND e.organization = {o} AND st.due_at >= {t(since)} AND st.due_at < {t(until)}"
-        f" AND st.status IN ({statuses}) GROUP BY 1, 2, 3",
+        "SELECT journey_id, behaviour, mode, count(*) FROM (SELECT DISTINCT s.journey AS"
+        " journey_id, s.behaviour AS behaviour, s.failure_mode AS mode, s.customer AS customer"
+        f" FROM slip s WHERE s.organization = {o} AND s.voided_at IS NULL"
+        f" AND s.customer IS NOT NULL AND s.occurred_at >= {t(since)}"
+        f" AND s.occurred_at < {t(until)}) d GROUP BY 1, 2, 3",
+        "SELECT journey, behaviour, failure_mode, sum(slips), sum(severity_sum), sum(detected)"
+        f" FROM slip_day_rollup WHERE organization = {o} AND day >= {first} AND day < {last}"
+        " GROUP BY 1, 2, 3",
+        "SELECT journey, behaviour, sum(steps) FROM step_day_rollup"
+        f" WHERE organization = {o} AND day >= {first} AND day < {last} GROUP BY 1, 2",
     ]
 
 
@@ -632,7 +622,11 @@ def run_one(kind: str, args: argparse.Namespace) -> list[str]:
         if args.covering_indexes:
             log(f"[{kind}] covering indexes")
             covering(kind, url, path)
-        log(f"[{kind}] {rows:,} rows in {load_s:.1f} s; query plans")
+        log(f"[{kind}] {rows:,} rows in {load_s:.1f} s; first fold of the day rollups")
+        started = time.monotonic()
+        cli(env, "fold-rollups")
+        fold_s = time.monotonic() - started
+        log(f"[{kind}] folded in {fold_s:.1f} s; query plans")
         OUT.mkdir(exist_ok=True)
         plans = (
             asyncio.run(explain_postgres(url, org, now))
@@ -689,7 +683,9 @@ def run_one(kind: str, args: argparse.Namespace) -> list[str]:
         f"Load: {rows:,} slip and step rows in {load_s:.1f} s ({rows / load_s:,.0f} rows/s, "
         f"{'COPY' if kind == 'postgres' else 'executemany'}, one transaction, with "
         f"{'VACUUM ANALYZE' if kind == 'postgres' else 'ANALYZE'}); DuckDB export and load "
-        f"{export_s:.1f} s. Query plans: bench/out/rankings-explain-{kind}.txt.",
+        f"{export_s:.1f} s. First fold of the day rollups (`slipguard fold-rollups`, "
+        f"every day of the history recounted): {fold_s:.1f} s. "
+        f"Query plans: bench/out/rankings-explain-{kind}.txt.",
         "",
     ]
     return lines

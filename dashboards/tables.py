@@ -1,7 +1,7 @@
 """Dashboard tables: each organisation's ranking settings, source owners and
-countermeasures."""
+countermeasures, and the day rollups that keep rankings fast (``dashboards.rollups``)."""
 
-from piccolo.columns import UUID, Date, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.columns import UUID, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
@@ -56,3 +56,42 @@ class Countermeasure(Table):
     ended_at = Timestamptz(null=True, default=None)
     note = Text(default="")
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class SlipDayRollup(Table):
+    """Slips not voided per organisation, UTC day and error source, with the columns a
+    ranking filters on (stage, site). Rewritten whole for an (organisation, day) by the
+    fold job from raw slips, never by the slip writers. ``day`` counts UTC days since
+    1970-01-01; ``failure_mode`` and ``site`` keep the slips' NULLs."""
+
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
+    day = Integer()
+    journey = ForeignKey(references=Journey, null=False, on_delete=OnDelete.cascade)
+    behaviour = Varchar(length=64)
+    failure_mode = Varchar(length=64, null=True, default=None)
+    stage = Varchar(length=32)
+    site = Varchar(length=100, null=True, default=None)
+    slips = Integer()
+    severity_sum = Integer()
+    detected = Integer()  # slips with source "system"
+
+
+class StepDayRollup(Table):
+    """Steps due (not cancelled: the exposure) per organisation, UTC day, journey and
+    behaviour; rewritten per (organisation, day) by the fold job."""
+
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
+    day = Integer()
+    journey = ForeignKey(references=Journey, null=False, on_delete=OnDelete.cascade)
+    behaviour = Varchar(length=64)
+    steps = Integer()
+
+
+class RollupWatermark(Table):
+    """When the fold job last started for an organisation: every change stamped earlier
+    (less ``dashboards.rollups.LAG``) is in the day rollups."""
+
+    organization = ForeignKey(
+        references=Organization, null=False, on_delete=OnDelete.cascade, unique=True
+    )
+    folded_at = Timestamptz()

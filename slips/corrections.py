@@ -16,7 +16,7 @@ from core.tenancy import Tenant
 from journeys.tables import Journey
 from settings import get_settings
 from slips.errors import SlipInvalid, SlipLocked, SlipNotFound
-from slips.tables import Slip
+from slips.tables import Slip, SlipChange
 from slips.validation import Reporter, SlipInput, build, load_context
 
 
@@ -185,6 +185,7 @@ async def correct_slip(
             Slip.updated_at: now,
         }
         await tenant.update(Slip, values).where(Slip.id == slip_id)
+        await _log_change(tenant, slip, fresh.occurred_at, now)
     return await get_slip(tenant, slip_id)
 
 
@@ -200,4 +201,18 @@ async def void_slip(
             await tenant.update(
                 Slip, {Slip.voided_at: now, Slip.void_reason: reason[:200], Slip.updated_at: now}
             ).where(Slip.id == slip_id)
+            await _log_change(tenant, slip, slip.occurred_at, now)
     return await get_slip(tenant, slip_id)
+
+
+async def _log_change(tenant: Tenant, slip: Slip, occurred_after: datetime, now: datetime) -> None:
+    """Record the days a change touched (see ``SlipChange``)."""
+    await SlipChange.insert(
+        SlipChange(
+            organization=tenant.org_id,
+            slip=slip.id,
+            occurred_before=slip.occurred_at,
+            occurred_after=occurred_after,
+            changed_at=now,
+        )
+    )

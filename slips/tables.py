@@ -42,3 +42,16 @@ class Slip(Table):
     idempotency_key = Varchar(length=200, null=True, default=None)
     voided_at = Timestamptz(null=True, default=None)
     void_reason = Varchar(length=200, null=True, default=None)
+
+
+class SlipChange(Table):
+    """Where a slip stood before and after a correction or a void: the days whose counts
+    it left and joined. Appended in the changing transaction (never by intake), so jobs
+    that keep per-day aggregates (``dashboards.rollups``) know which days to recount,
+    including the day a slip was moved away from."""
+
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
+    slip = ForeignKey(references=Slip, null=False, on_delete=OnDelete.cascade)
+    occurred_before = Timestamptz()
+    occurred_after = Timestamptz()
+    changed_at = Timestamptz()

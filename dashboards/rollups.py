@@ -1,0 +1,448 @@
+"""Day rollups for the ranking: slips and due steps counted per UTC day, kept off the
+write path.
+
+Slip intake stays one insert: nothing here runs when a slip or step is written. A
+scheduler job (:func:`fold_changes`) finds the days whose rows changed since the
+organisation's watermark and recounts each of those (organisation, day) pairs whole from
+raw rows, so a rollup row is always exactly the raw aggregate of its day when it was
+written, however often or concurrently the job runs.
+
+What "changed" means, per table:
+
+* slips: inserted (``created_at``), or corrected or voided (``slip_change``, written by
+  ``slips.corrections`` with the day the slip left as well as the day it joined);
+* steps: inserted (``created_at``), or cancelled with their enrollment
+  (``enrollment.cancelled_at``) or their customer's erasure (``customer.erased_at``); the
+  other status changes do not change the exposure (every status but cancelled counts).
+
+Reads (:func:`ranking_facts`) take rollups only for whole UTC days inside the window that
+have no change since the watermark (less :data:`LAG`), and raw rows for the rest: the
+window's partial first and last days and every day changed since. So every read equals
+the raw aggregate, whether or not the job has caught up. ``LAG`` covers writes whose
+transaction commits after the moment they were stamped with.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from coaching.scheduler import register
+from core import clock
+from core.db import engine, run_sql, write_transaction
+from core.isolation import Quarantine
+from core.tables import Organization
+from core.tenancy import Tenant
+from dashboards.queries import (
+    EXPOSED_STATUSES,
+    BehaviourKey,
+    Facts,
+    Filters,
+    SourceKey,
+    SourceTotals,
+    Window,
+    active_enrollments,
+    is_postgres,
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+# A write stamped this long before it commits is still folded (and read raw until then).
+LAG = timedelta(minutes=10)
+# The scheduler ticks every second or so; folding once a minute is plenty, since reads
+# never depend on it for exactness.
+FOLD_EVERY = 60.0
+# Days recounted per transaction: bounds how long a fold holds SQLite's write lock.
+CHUNK_DAYS = 31
+ANALYZE_AFTER = 100  # days recounted in one fold after which the rollups are analysed
+NEVER = clock.EARLIEST  # the watermark of an organisation never folded
+WORK_MEM = "64MB"  # PostgreSQL, for the distinct-customer count only
+STATUSES = ", ".join(f"'{s}'" for s in EXPOSED_STATUSES)
+
+BAD_ORGANIZATIONS: Quarantine[UUID] = Quarantine("fold day rollups", "organisation")
+_last_fold = [0.0]
+
+Range = tuple[int, int]  # half-open [first day, last day + 1)
+
+
+def day_of(moment: datetime) -> int:
+    """The UTC day (days since 1970-01-01) that ``moment`` falls on."""
+    return (moment - EPOCH) // DAY
+
+
+def start_of(day: int) -> datetime:
+    """Midnight UTC at the start of ``day``."""
+    return EPOCH + day * DAY
+
+
+def day_sql(column: str) -> str:
+    """SQL for the UTC day of ``column``, exact on both databases. SQLite stores instants
+    as UTC text (``YYYY-MM-DD HH:MM:SS.ffffff+00:00``) and its time functions round to
+    milliseconds (23:59:59.9999 would land on the next day), so the day is read from the
+    date part of the text, as the range comparisons read it."""
+    if is_postgres():
+        return f"floor(extract(epoch from {column}) / 86400)::int"
+    return f"CAST(julianday(substr({column}, 1, 10)) - 2440587.5 AS INTEGER)"
+
+
+def ranges(days: Iterable[int]) -> list[Range]:
+    """Sorted days as runs of consecutive days."""
+    out: list[Range] = []
+    for d in sorted(set(days)):
+        if out and out[-1][1] == d:
+            out[-1] = (out[-1][0], d + 1)
+        else:
+            out.append((d, d + 1))
+    return out
+
+
+def _chunks(runs: list[Range], size: int) -> list[list[Range]]:
+    """Runs cut so that each chunk spans at most ``size`` days."""
+    pieces = [(a, min(a + size, b)) for first, b in runs for a in range(first, b, size)]
+    chunks: list[list[Range]] = []
+    span = size
+    for piece in pieces:
+        if span + piece[1] - piece[0] > size:
+            chunks.append([])
+            span = 0
+        chunks[-1].append(piece)
+        span += piece[1] - piece[0]
+    return chunks
+
+
+# --- the watermark and what changed since -------------------------------------------------
+
+
+async def watermark(org_id: UUID) -> datetime:
+    """When the last complete fold of the organisation started (:data:`NEVER` if none)."""
+    rows = await run_sql("SELECT folded_at FROM rollup_watermark WHERE organization = {}", org_id)
+    return clock.as_utc(rows[0]["folded_at"]) if rows else NEVER
+
+
+async def changed_days(org_id: UUID, since: datetime) -> tuple[set[int], set[int]]:
+    """Days whose slip counts and whose due-step counts changed after ``since``."""
+    slip = await run_sql(
+        f"SELECT DISTINCT {day_sql('s.occurred_at')} AS day FROM slip s"
+        " WHERE s.created_at > {} AND s.organization = {}"
+        f" UNION SELECT {day_sql('c.occurred_before')} AS day FROM slip_change c"
+        " WHERE c.organization = {} AND c.changed_at > {}"
+        f" UNION SELECT {day_sql('c.occurred_after')} AS day FROM slip_change c"
+        " WHERE c.organization = {} AND c.changed_at > {}",
+        since, org_id, org_id, since, org_id, since,
+    )  # fmt: skip
+    step = await run_sql(
+        f"SELECT DISTINCT {day_sql('st.due_at')} AS day FROM step st"
+        " WHERE st.created_at > {} AND st.organization = {}"
+        f" UNION SELECT {day_sql('st.due_at')} AS day FROM step st WHERE st.enrollment IN"
+        " (SELECT id FROM enrollment WHERE organization = {} AND cancelled_at > {})"
+        f" UNION SELECT {day_sql('st.due_at')} AS day FROM step st WHERE st.customer IN"
+        " (SELECT id FROM customer WHERE organization = {} AND erased_at > {})",
+        since, org_id, org_id, since, org_id, since,
+    )  # fmt: skip
+    return {int(r["day"]) for r in slip}, {int(r["day"]) for r in step}
+
+
+# --- the fold ----------------------------------------------------------------------------------
+
+
+async def _lock(org_id: UUID) -> datetime:
+    """Inside a write transaction: hold the organisation's watermark row until commit, so
+    folds of one organisation take turns (SQLite's write lock already serialises them);
+    returns the watermark."""
+    await run_sql(
+        "INSERT INTO rollup_watermark (organization, folded_at) VALUES ({}, {})"
+        " ON CONFLICT (organization) DO NOTHING",
+        org_id,
+        NEVER,
+    )
+    lock = " FOR UPDATE" if is_postgres() else ""
+    rows = await run_sql(
+        f"SELECT folded_at FROM rollup_watermark WHERE organization = {{}}{lock}", org_id
+    )
+    return clock.as_utc(rows[0]["folded_at"])
+
+
+def _day_ranges(runs: list[Range], column: str, table: str) -> tuple[str, list[Any]]:
+    """``(table.day in runs)`` or ``(column in the runs' time ranges)``, with arguments."""
+    parts: list[str] = []
+    args: list[Any] = []
+    for a, b in runs:
+        if column:
+            parts.append(f"({column} >= {{}} AND {column} < {{}})")
+            args += [start_of(a), start_of(b)]
+        else:
+            parts.append(f"({table}.day >= {{}} AND {table}.day < {{}})")
+            args += [a, b]
+    return "(" + " OR ".join(parts) + ")", args
+
+
+async def _recount_slips(org_id: UUID, runs: list[Range]) -> None:
+    days, day_args = _day_ranges(runs, "", "slip_day_rollup")
+    await run_sql(
+        f"DELETE FROM slip_day_rollup WHERE organization = {{}} AND {days}", org_id, *day_args
+    )
+    times, time_args = _day_ranges(runs, "s.occurred_at", "")
+    await run_sql(
+        "INSERT INTO slip_day_rollup (organization, day, journey, behaviour, failure_mode,"
+        " stage, site, slips, severity_sum, detected)"
+        f" SELECT s.organization, {day_sql('s.occurred_at')}, s.journey, s.behaviour,"
+        " s.failure_mode, s.stage, s.site, count(*), sum(s.severity),"
+        " sum(CASE WHEN s.source = 'system' THEN 1 ELSE 0 END)"
+        f" FROM slip s WHERE s.organization = {{}} AND s.voided_at IS NULL AND {times}"
+        " GROUP BY 1, 2, 3, 4, 5, 6, 7",
+        org_id,
+        *time_args,
+    )
+
+
+async def _recount_steps(org_id: UUID, runs: list[Range]) -> None:
+    days, day_args = _day_ranges(runs, "", "step_day_rollup")
+    await run_sql(
+        f"DELETE FROM step_day_rollup WHERE organization = {{}} AND {days}", org_id, *day_args
+    )
+    times, time_args = _day_ranges(runs, "st.due_at", "")
+    await run_sql(
+        "INSERT INTO step_day_rollup (organization, day, journey, behaviour, steps)"
+        f" SELECT st.organization, {day_sql('st.due_at')}, e.journey, st.behaviour, count(*)"
+        " FROM step st JOIN enrollment e ON e.id = st.enrollment"
+        f" WHERE st.organization = {{}} AND e.organization = {{}} AND st.status IN ({STATUSES})"
+        f" AND {times} GROUP BY 1, 2, 3, 4",
+        org_id,
+        org_id,
+        *time_args,
+    )
+
+
+async def fold_organization(org_id: UUID) -> int:
+    """Recount every day of the organisation changed since its watermark, then move the
+    watermark to when this fold started; returns how many days were recounted.
+
+    Each chunk of days is recounted in its own transaction under the organisation's lock,
+    and reads never take a day changed since the watermark from the rollups, so a fold cut
+    short (or racing another) leaves every read exact; the watermark only moves forward.
+    """
+    since = await watermark(org_id)  # a rival fold may move it on: then more is recounted
+    started = clock.now()
+    slip_days, step_days = await changed_days(org_id, since - LAG)
+    if not slip_days and not step_days:  # an idle organisation takes no write lock
+        return 0
+    slip_runs, step_runs = ranges(slip_days), ranges(step_days)
+    for chunk in _chunks(slip_runs, CHUNK_DAYS):
+        async with write_transaction():
+            await _lock(org_id)
+            await _recount_slips(org_id, chunk)
+    for chunk in _chunks(step_runs, CHUNK_DAYS):
+        async with write_transaction():
+            await _lock(org_id)
+            await _recount_steps(org_id, chunk)
+    if len(slip_days) + len(step_days) >= ANALYZE_AFTER:
+        # A first fold over years of history: the planner should know the rollups grew
+        # before the next ranking is read (autovacuum would, but only later).
+        for table in ("slip_day_rollup", "step_day_rollup"):
+            await run_sql(f"ANALYZE {table}")
+    async with write_transaction():
+        await _lock(org_id)
+        await run_sql(
+            "UPDATE rollup_watermark SET folded_at = {} WHERE organization = {} AND folded_at < {}",
+            started,
+            org_id,
+            started,
+        )
+    return len(slip_days) + len(step_days)
+
+
+async def fold_changes() -> int:
+    """Fold every organisation's changes; one organisation's failure is set aside
+    (:data:`BAD_ORGANIZATIONS`) and does not stop the others'."""
+    set_aside = set(BAD_ORGANIZATIONS.active())
+    folded = 0
+    for row in await Organization.select(Organization.id):
+        org_id = row["id"] if isinstance(row["id"], UUID) else UUID(str(row["id"]))
+        if org_id in set_aside:
+            continue
+        try:
+            folded += await fold_organization(org_id)
+        except Exception as exc:
+            BAD_ORGANIZATIONS.add(org_id, exc)
+    return folded
+
+
+@register
+async def fold_day_rollups() -> int:
+    """Scheduler job: :func:`fold_changes`, at most every :data:`FOLD_EVERY` seconds."""
+    if time.monotonic() - _last_fold[0] < FOLD_EVERY:
+        return 0
+    _last_fold[0] = time.monotonic()
+    return await fold_changes()
+
+
+# --- the read ---------------------------------------------------------------------------------
+
+
+def _journey_filter(column: str, filters: Filters, org_id: UUID) -> tuple[str, list[Any]]:
+    if filters.journey is None:
+        return "", []
+    return (
+        f" AND {column} IN (SELECT id FROM journey WHERE organization = {{}} AND key = {{}})",
+        [org_id, filters.journey],
+    )
+
+
+def _slip_filters(alias: str, filters: Filters, org_id: UUID) -> tuple[str, list[Any]]:
+    sql, args = _journey_filter(f"{alias}.journey", filters, org_id)
+    for column, value in (("site", filters.site), ("stage", filters.stage)):
+        if value is not None:
+            sql += f" AND {alias}.{column} = {{}}"
+            args.append(value)
+    return sql, args
+
+
+def _time_ranges(column: str, spans: list[tuple[datetime, datetime]]) -> tuple[str, list[Any]]:
+    parts = [f"({column} >= {{}} AND {column} < {{}})" for _ in spans]
+    return "(" + " OR ".join(parts) + ")", [t for span in spans for t in span]
+
+
+def split(window: Window, changed: set[int]) -> tuple[list[Range], list[tuple[datetime, datetime]]]:
+    """The window as whole UTC days to read from rollups and time spans to read raw (the
+    partial edge days and the ``changed`` days)."""
+    first = -(-(window.since - EPOCH) // DAY)  # the first midnight at or after since
+    last = day_of(window.until)  # the midnight at or before until
+    if first >= last:
+        return [], [(window.since, window.until)]
+    folded = ranges(d for d in range(first, last) if d not in changed)
+    raw: list[tuple[datetime, datetime]] = []
+    cursor = window.since
+    for a, b in folded:
+        if start_of(a) > cursor:
+            raw.append((cursor, start_of(a)))
+        cursor = start_of(b)
+    if cursor < window.until:
+        raw.append((cursor, window.until))
+    return folded, raw
+
+
+async def _slip_totals(
+    org_id: UUID, folded: list[Range], raw: list[tuple[datetime, datetime]], filters: Filters
+) -> dict[SourceKey, SourceTotals]:
+    parts: list[str] = []
+    args: list[Any] = []
+    if folded:
+        days, day_args = _day_ranges(folded, "", "r")
+        extra, extra_args = _slip_filters("r", filters, org_id)
+        parts.append(
+            "SELECT r.journey AS journey_id, r.behaviour AS behaviour, r.failure_mode AS mode,"
+            " r.slips AS n, r.severity_sum AS severity_sum, r.detected AS detected"
+            f" FROM slip_day_rollup r WHERE r.organization = {{}} AND {days}{extra}"
+        )
+        args += [org_id, *day_args, *extra_args]
+    if raw:
+        times, time_args = _time_ranges("s.occurred_at", raw)
+        extra, extra_args = _slip_filters("s", filters, org_id)
+        parts.append(
+            "SELECT s.journey AS journey_id, s.behaviour AS behaviour, s.failure_mode AS mode,"
+            " count(*) AS n, sum(s.severity) AS severity_sum,"
+            " sum(CASE WHEN s.source = 'system' THEN 1 ELSE 0 END) AS detected"
+            " FROM slip s WHERE s.organization = {} AND s.voided_at IS NULL"
+            f" AND {times}{extra} GROUP BY 1, 2, 3"
+        )
+        args += [org_id, *time_args, *extra_args]
+    rows = await run_sql(
+        "SELECT journey_id, behaviour, mode, sum(n) AS n, sum(severity_sum) AS severity_sum,"
+        f" sum(detected) AS detected FROM ({' UNION ALL '.join(parts)}) u GROUP BY 1, 2, 3",
+        *args,
+    )
+    return {
+        (_uuid(r["journey_id"]), r["behaviour"], r["mode"]): SourceTotals(
+            int(r["n"]), 0, int(r["severity_sum"]), int(r["detected"])
+        )
+        for r in rows
+        if int(r["n"])
+    }
+
+
+async def _customers(org_id: UUID, window: Window, filters: Filters) -> dict[SourceKey, int]:
+    """Distinct identified customers per source: from raw rows, since they do not add up
+    across days (one distinct pass over the window's slips, no sort of every row)."""
+    extra, extra_args = _slip_filters("s", filters, org_id)
+    sql = (
+        "SELECT journey_id, behaviour, mode, count(*) AS n FROM ("
+        "SELECT DISTINCT s.journey AS journey_id, s.behaviour AS behaviour,"
+        " s.failure_mode AS mode, s.customer AS customer FROM slip s"
+        " WHERE s.organization = {} AND s.voided_at IS NULL AND s.customer IS NOT NULL"
+        f" AND s.occurred_at >= {{}} AND s.occurred_at < {{}}{extra}) d GROUP BY 1, 2, 3"
+    )
+    args = [org_id, window.since, window.until, *extra_args]
+    if not is_postgres():
+        rows = await run_sql(sql, *args)
+    else:
+        # A year's (source, customer) pairs outgrow the default 4 MB of hash memory; on
+        # disk the distinct pass takes several times as long.
+        async with engine().transaction():
+            await run_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
+            rows = await run_sql(sql, *args)
+    return {(_uuid(r["journey_id"]), r["behaviour"], r["mode"]): int(r["n"]) for r in rows}
+
+
+async def _step_totals(
+    org_id: UUID, folded: list[Range], raw: list[tuple[datetime, datetime]], filters: Filters
+) -> dict[BehaviourKey, int]:
+    parts: list[str] = []
+    args: list[Any] = []
+    if folded:
+        days, day_args = _day_ranges(folded, "", "r")
+        extra, extra_args = _journey_filter("r.journey", filters, org_id)
+        parts.append(
+            "SELECT r.journey AS journey_id, r.behaviour AS behaviour, r.steps AS n"
+            f" FROM step_day_rollup r WHERE r.organization = {{}} AND {days}{extra}"
+        )
+        args += [org_id, *day_args, *extra_args]
+    if raw:
+        times, time_args = _time_ranges("st.due_at", raw)
+        extra, extra_args = _journey_filter("e.journey", filters, org_id)
+        parts.append(
+            "SELECT e.journey AS journey_id, st.behaviour AS behaviour, count(*) AS n"
+            " FROM step st JOIN enrollment e ON e.id = st.enrollment"
+            " WHERE st.organization = {} AND e.organization = {}"
+            f" AND st.status IN ({STATUSES}) AND {times}{extra} GROUP BY 1, 2"
+        )
+        args += [org_id, org_id, *time_args, *extra_args]
+    rows = await run_sql(
+        "SELECT journey_id, behaviour, sum(n) AS n"
+        f" FROM ({' UNION ALL '.join(parts)}) u GROUP BY 1, 2",
+        *args,
+    )
+    return {(_uuid(r["journey_id"]), r["behaviour"]): int(r["n"]) for r in rows if int(r["n"])}
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+async def ranking_facts(
+    tenant: Tenant, window: Window, filters: Filters, customers: bool = True
+) -> Facts:
+    """The counts a ranking needs for one window (per-source totals, due steps per
+    behaviour, active enrollments), equal to the raw aggregate: rollups for whole days
+    unchanged since the watermark, raw rows for the rest. ``daily`` is left empty (the
+    ranking does not draw days); distinct customers only when ``customers``."""
+    org_id = tenant.org_id
+    mark = await watermark(org_id)
+    if mark <= NEVER:  # never folded: everything raw
+        slip_changed = step_changed = set(range(day_of(window.since), day_of(window.until) + 1))
+    else:
+        slip_changed, step_changed = await changed_days(org_id, mark - LAG)
+    slip_folded, slip_raw = split(window, slip_changed)
+    step_folded, step_raw = split(window, step_changed)
+    totals = await _slip_totals(org_id, slip_folded, slip_raw, filters)
+    if customers and totals:
+        for key, n in (await _customers(org_id, window, filters)).items():
+            if key in totals:
+                totals[key].customers = n
+    steps: dict[BehaviourKey, dict[int, int]] = defaultdict(dict)
+    for behaviour, n in (await _step_totals(org_id, step_folded, step_raw, filters)).items():
+        steps[behaviour][0] = n
+    return Facts(window, totals, {}, dict(steps), await active_enrollments(tenant, window))
