@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the system packages Slipguard's tests and tools use, when they are missing:
-# Chromium (page tests), PostgreSQL, Redis and RabbitMQ servers (started privately by the
-# tests when no URL is given) and wrk (HTTP benchmarks). Needs root and apt-get; otherwise
-# it only reports what is missing, and the tests that need it are skipped with the reason.
+# Chromium (page tests) with a Chinese font, PostgreSQL, Redis and RabbitMQ servers
+# (started privately by the tests when no URL is given) and wrk (HTTP benchmarks). Needs
+# root and apt-get; otherwise it only reports what is missing, and the tests that need it
+# are skipped with the reason.
 set -euo pipefail
 
 want=()
@@ -10,6 +11,8 @@ command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || want+=(chromi
 command -v redis-server >/dev/null 2>&1 || want+=(redis-server)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || want+=(rabbitmq-server)
 command -v wrk >/dev/null 2>&1 || want+=(wrk)
+# A font with Chinese glyphs, so the customer page's zh-CN screenshots show text, not boxes.
+fc-list :lang=zh 2>/dev/null | grep -q . || want+=(fonts-wqy-microhei)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   want+=(postgresql)
 fi
