@@ -39,9 +39,11 @@ def _language(request: AnyRequest) -> str:
     return "zh-CN" if wanted.startswith("zh") else "en"
 
 
-def _broken(request: AnyRequest, exc: LinkInvalid, token: str) -> Template:
-    """The friendly page for a link that opens nothing (never a stack trace)."""
+def _broken(request: AnyRequest, exc: Exception) -> Template:
+    """The friendly page for a link that opens nothing (never a stack trace): the handler
+    of :class:`LinkInvalid` for every route here."""
     expired = isinstance(exc, LinkExpired)
+    token = str(request.path_params.get("token", ""))
     return Template(
         "customer/broken.html",
         context={"t": TEXTS[_language(request)], "expired": expired, "token": token},
@@ -67,6 +69,7 @@ class CustomerPortal(Controller):
     path = links.PATH.rstrip("/")
     include_in_schema = False
     cache_control = CacheControlHeader(no_store=True, private=True)
+    exception_handlers = {LinkInvalid: _broken}
 
     async def _holder(self, token: str) -> Customer:
         return await links.holder(get_settings(), token)
@@ -83,23 +86,15 @@ class CustomerPortal(Controller):
         return Template("customer/steps.html", context=context, status_code=status_code)
 
     @get("/{token:str}")
-    async def steps(
-        self, request: AnyRequest, token: FromPath[str], saved: FromQuery[str | None] = None
-    ) -> Template:
+    async def steps(self, token: FromPath[str], saved: FromQuery[str | None] = None) -> Template:
         """Today's and upcoming steps, the last month's with their outcome, and streaks."""
-        try:
-            customer = await self._holder(token)
-        except LinkInvalid as exc:
-            return _broken(request, exc, token)
+        customer = await self._holder(token)
         return await self._show(customer, token, saved if saved in NOTICES else None)
 
     @post("/{token:str}/steps/{step_id:uuid}/done")
-    async def done(self, request: AnyRequest, token: FromPath[str], step_id: FromPath[UUID]) -> Any:
+    async def done(self, token: FromPath[str], step_id: FromPath[UUID]) -> Any:
         """Mark one of the customer's steps done."""
-        try:
-            customer = await self._holder(token)
-        except LinkInvalid as exc:
-            return _broken(request, exc, token)
+        customer = await self._holder(token)
         try:
             await selfservice.mark_done(customer, step_id)
         except DomainError as exc:
@@ -107,14 +102,9 @@ class CustomerPortal(Controller):
         return Redirect(f"{links.PATH}{token}?saved=done", status_code=303)
 
     @get("/{token:str}/steps/{step_id:uuid}/cannot")
-    async def why(
-        self, request: AnyRequest, token: FromPath[str], step_id: FromPath[UUID]
-    ) -> Template:
+    async def why(self, token: FromPath[str], step_id: FromPath[UUID]) -> Template:
         """Ask what got in the way: the behaviour's failure modes, or something else."""
-        try:
-            customer = await self._holder(token)
-        except LinkInvalid as exc:
-            return _broken(request, exc, token)
+        customer = await self._holder(token)
         return await self._why(customer, token, step_id)
 
     async def _why(
@@ -130,14 +120,11 @@ class CustomerPortal(Controller):
 
     @post("/{token:str}/steps/{step_id:uuid}/cannot")
     async def cannot(
-        self, request: AnyRequest, token: FromPath[str], step_id: FromPath[UUID],
+        self, token: FromPath[str], step_id: FromPath[UUID],
         data: URLEncodedBody[dict[str, str]],
     ) -> Any:  # fmt: skip
         """Record the customer's reason as their own slip; the step stops reminding."""
-        try:
-            customer = await self._holder(token)
-        except LinkInvalid as exc:
-            return _broken(request, exc, token)
+        customer = await self._holder(token)
         try:
             await selfservice.report_missed(
                 customer, step_id, _clean(data, "reason", 64), _clean(data, "text", 2000)
@@ -148,13 +135,10 @@ class CustomerPortal(Controller):
 
     @get("/{token:str}/preferences")
     async def preferences(
-        self, request: AnyRequest, token: FromPath[str], saved: FromQuery[str | None] = None
+        self, token: FromPath[str], saved: FromQuery[str | None] = None
     ) -> Template:
         """Channels, quiet hours, language and a pause."""
-        try:
-            customer = await self._holder(token)
-        except LinkInvalid as exc:
-            return _broken(request, exc, token)
+        customer = await self._holder(token)
         return await self._preferences(customer, token, saved if saved in NOTICES else None)
 
     async def _preferences(
@@ -175,10 +159,7 @@ class CustomerPortal(Controller):
         self, request: AnyRequest, token: FromPath[str], data: URLEncodedBody[dict[str, str]]
     ) -> Any:
         """Apply the preferences; consent changes keep the words shown and how."""
-        try:
-            customer = await self._holder(token)
-        except LinkInvalid as exc:
-            return _broken(request, exc, token)
+        customer = await self._holder(token)
         wanted = selfservice.Preferences(
             locale=_clean(data, "locale", 35),
             window_start=_clean(data, "window_start", 5),
@@ -198,13 +179,10 @@ class CustomerPortal(Controller):
 
     @get("/{token:str}/privacy")
     async def your_data(
-        self, request: AnyRequest, token: FromPath[str], saved: FromQuery[str | None] = None
+        self, token: FromPath[str], saved: FromQuery[str | None] = None
     ) -> Template:
         """Download, correct, delete."""
-        try:
-            customer = await self._holder(token)
-        except LinkInvalid as exc:
-            return _broken(request, exc, token)
+        customer = await self._holder(token)
         return await self._privacy(customer, token, saved if saved in NOTICES else None)
 
     async def _privacy(
@@ -218,12 +196,9 @@ class CustomerPortal(Controller):
         return Template("customer/privacy.html", context=context, status_code=status_code)
 
     @get("/{token:str}/my-data.json")
-    async def download(self, request: AnyRequest, token: FromPath[str]) -> Any:
+    async def download(self, token: FromPath[str]) -> Any:
         """Everything held about the customer, as a JSON file."""
-        try:
-            customer = await self._holder(token)
-        except LinkInvalid as exc:
-            return _broken(request, exc, token)
+        customer = await self._holder(token)
         data = await privacy.export_customer(
             selfservice.tenant_of(customer), customer.id, actor=audit.CUSTOMER
         )
@@ -234,14 +209,9 @@ class CustomerPortal(Controller):
         )
 
     @post("/{token:str}/details")
-    async def save_details(
-        self, request: AnyRequest, token: FromPath[str], data: URLEncodedBody[dict[str, str]]
-    ) -> Any:
+    async def save_details(self, token: FromPath[str], data: URLEncodedBody[dict[str, str]]) -> Any:
         """Name and email as typed; a new phone number gets a code first."""
-        try:
-            customer = await self._holder(token)
-        except LinkInvalid as exc:
-            return _broken(request, exc, token)
+        customer = await self._holder(token)
         try:
             await selfservice.correct_details(
                 customer, _clean(data, "first_name", 100), _clean(data, "last_name", 100),
@@ -257,13 +227,10 @@ class CustomerPortal(Controller):
 
     @post("/{token:str}/phone")
     async def confirm_phone(
-        self, request: AnyRequest, token: FromPath[str], data: URLEncodedBody[dict[str, str]]
+        self, token: FromPath[str], data: URLEncodedBody[dict[str, str]]
     ) -> Any:
         """The code texted to the new number puts it on file."""
-        try:
-            customer = await self._holder(token)
-        except LinkInvalid as exc:
-            return _broken(request, exc, token)
+        customer = await self._holder(token)
         try:
             await selfservice.confirm_phone_change(customer, _clean(data, "code", 12))
         except DomainError as exc:
@@ -271,21 +238,15 @@ class CustomerPortal(Controller):
         return Redirect(f"{links.PATH}{token}/privacy?saved=phone", status_code=303)
 
     @get("/{token:str}/delete")
-    async def ask_delete(self, request: AnyRequest, token: FromPath[str]) -> Template:
+    async def ask_delete(self, token: FromPath[str]) -> Template:
         """Say what deleting does and keeps, and ask to confirm."""
-        try:
-            customer = await self._holder(token)
-        except LinkInvalid as exc:
-            return _broken(request, exc, token)
+        customer = await self._holder(token)
         return Template("customer/delete.html", context=await _context(customer, token=token))
 
     @post("/{token:str}/delete")
-    async def delete(self, request: AnyRequest, token: FromPath[str]) -> Template:
+    async def delete(self, token: FromPath[str]) -> Template:
         """Erase the customer's personal data; the link stops working."""
-        try:
-            customer = await self._holder(token)
-        except LinkInvalid as exc:
-            return _broken(request, exc, token)
+        customer = await self._holder(token)
         context = await _context(customer, token=token, deleted=True)
         await privacy.erase_customer(
             selfservice.tenant_of(customer), customer.id, actor=audit.CUSTOMER
@@ -298,8 +259,8 @@ class CustomerPortal(Controller):
         t = TEXTS[_language(request)]
         try:
             await links.send_new_link(get_settings(), token)
-        except LinkInvalid as exc:
-            return _broken(request, exc, token)
+        except LinkInvalid:
+            raise
         except DomainError as exc:
             return Template(
                 "customer/broken.html",
