@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 import pytest
@@ -254,7 +254,7 @@ def free_port() -> int:
     return pick()
 
 
-def missing(reason: str) -> None:
+def missing(reason: str) -> NoReturn:
     """Skip for a missing service, or fail when SLIPGUARD_REQUIRE_SERVICES=1."""
     if os.environ.get("SLIPGUARD_REQUIRE_SERVICES") == "1":
         pytest.fail(f"required service missing: {reason}")

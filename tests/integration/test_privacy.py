@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import pytest
-
 from coaching import advisories, inbound, privacy, tasks
 from coaching.tables import InboundMessage, Nudge, PhoneCheck
 from core import audit
@@ -27,7 +25,7 @@ from journeys.tables import Step
 from settings import get_settings
 from slips import validation, writes
 from slips.tables import Slip
-from tests.conftest import Org
+from tests.conftest import Org, missing
 from tests.factories import assert_problem
 
 BASE = "/api/v1/customers"
@@ -185,9 +183,9 @@ async def database_bytes() -> bytes:
     ``pg_dump`` of the PostgreSQL database."""
     db = get_settings().database
     if db.is_postgres:
-        pg_dump = shutil.which("pg_dump") or "/usr/bin/pg_dump"
-        if not Path(pg_dump).exists():
-            pytest.skip("pg_dump not found: install postgresql-client to check the dump")
+        pg_dump = shutil.which("pg_dump")
+        if pg_dump is None:
+            missing("pg_dump not found: install postgresql-client to check the dump")
         out = subprocess.run(
             [pg_dump, "--data-only", "--no-owner", db.url],
             capture_output=True,
