@@ -14,18 +14,18 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import timedelta
+from functools import lru_cache
 from uuid import UUID
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
 from coaching import outbox
 from coaching.errors import LinkExpired, LinkInvalid, LinkRateLimited, SelfServiceInvalid
-from coaching.tables import Nudge
 from core import clock
 from core.keys import derived_keys
 from core.tables import Organization
 from core.tenancy import Tenant
-from journeys.customers.consent import current_consent
+from journeys.customers.consent import may_contact
 from journeys.tables import Customer
 from settings import Settings
 
@@ -37,7 +37,10 @@ NEW_LINKS_PER_HOUR = 3
 NEW_LINK_TEMPLATE = outbox.LINK_TEMPLATE
 
 
+@lru_cache(maxsize=8)
 def _signer(settings: Settings) -> TimestampSigner:
+    """Built once per settings: every message the worker renders signs a link, and the
+    keys come from the secret (a file read when none is configured)."""
     return TimestampSigner(
         derived_keys(settings, PURPOSE), salt=PURPOSE, digest_method=hashlib.sha256
     )
@@ -100,15 +103,17 @@ async def send_new_link(settings: Settings, token: str) -> str:
         customer = found
     tenant = Tenant(customer.organization)
     now = clock.now()
-    recent = await tenant.select(Nudge, Nudge.id).where(
-        (Nudge.customer == customer.id)
-        & (Nudge.template == NEW_LINK_TEMPLATE)
-        & (Nudge.created_at > now - timedelta(hours=1))
+    recent = await outbox.written_since(
+        tenant, customer.id, NEW_LINK_TEMPLATE, now - timedelta(hours=1)
     )
-    if len(recent) >= NEW_LINKS_PER_HOUR:
+    if recent >= NEW_LINKS_PER_HOUR:
         raise LinkRateLimited("a new link was sent a short while ago; please wait an hour")
-    consent = {k: v.status for k, v in (await current_consent(tenant, customer.id)).items()}
-    channel = _channel_for(customer, consent)
+    # By SMS when they agreed to texts, else by email.
+    channel = None
+    for candidate in ("sms", "email"):
+        if await may_contact(tenant, customer.id, candidate, outbox.STEP_PURPOSE):
+            channel = candidate
+            break
     if channel is None:
         raise SelfServiceInvalid(
             "we have no phone or email we may use to send you a new link; please contact us"
@@ -133,11 +138,3 @@ async def send_new_link(settings: Settings, token: str) -> str:
         body=body,
     )
     return channel
-
-
-def _channel_for(customer: Customer, consent: dict[tuple[str, str], str]) -> str | None:
-    if customer.phone and consent.get(("sms", outbox.STEP_PURPOSE)) == "granted":
-        return "sms"
-    if customer.email and consent.get(("email", outbox.STEP_PURPOSE)) == "granted":
-        return "email"
-    return None

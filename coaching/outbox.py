@@ -221,6 +221,15 @@ async def cancel_for_customer(tenant: Tenant, customer_id: UUID, now: datetime) 
     return len(rows)
 
 
+async def written_since(tenant: Tenant, customer: UUID, template: str, since: datetime) -> int:
+    """How many messages of ``template`` were written for the customer since ``since``
+    (the limits on what a customer may ask for from their page)."""
+    rows = await tenant.select(Nudge, Nudge.id).where(
+        (Nudge.customer == customer) & (Nudge.template == template) & (Nudge.created_at > since)
+    )
+    return len(rows)
+
+
 async def cancel_for_step(tenant: Tenant, step_id: UUID, reason: str, now: datetime) -> int:
     """Cancel a step's messages that have not gone out yet (the customer told us they
     cannot do it: reminding them again would only nag)."""

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from coaching import outbox
 from coaching.errors import LinkRateLimited, SelfServiceInvalid, StepNotYours
-from coaching.tables import Nudge, PhoneCheck
+from coaching.tables import PhoneCheck
 from core import clock
 from core.db import write_transaction
 from core.ids import as_uuid, new_id
@@ -63,30 +63,34 @@ def tenant_of(customer: Customer) -> Tenant:
     return Tenant(customer.organization)
 
 
-def paused_text(customer: Customer) -> str | None:
-    """The local date reminders resume, when the customer paused them."""
+def _resumes(customer: Customer) -> datetime | None:
+    """When the customer's pause ends, while it lasts."""
     if customer.paused_until is None or clock.as_utc(customer.paused_until) <= clock.now():
         return None
-    return local_fields(
-        clock.as_utc(customer.paused_until), ZoneInfo(customer.timezone), page_locale(customer)
-    )["date"]
+    return clock.as_utc(customer.paused_until)
+
+
+def paused_text(customer: Customer) -> str | None:
+    """The local date reminders resume, when the customer paused them."""
+    resume = _resumes(customer)
+    if resume is None:
+        return None
+    return local_fields(resume, ZoneInfo(customer.timezone), page_locale(customer))["date"]
 
 
 async def preference_form(customer: Customer) -> dict[str, Any]:
     """The preferences form as it stands: every field's current value."""
     consent = await current_consent(tenant_of(customer), customer.id)
-    paused = None
-    if customer.paused_until is not None and clock.as_utc(customer.paused_until) > clock.now():
-        paused = clock.as_utc(customer.paused_until).astimezone(ZoneInfo(customer.timezone))
+    resume = _resumes(customer)
+    paused = resume.astimezone(ZoneInfo(customer.timezone)) if resume else None
+    sms, email = (consent.get((c, outbox.STEP_PURPOSE)) for c in ("sms", "email"))
     return {
         "locale": page_locale(customer),
         "window_start": customer.send_window_start,
         "window_end": customer.send_window_end,
         "pause_until": paused.date().isoformat() if paused else "",
-        "sms": (s := consent.get(("sms", outbox.STEP_PURPOSE))) is not None
-        and s.status == "granted",
-        "email": (e := consent.get(("email", outbox.STEP_PURPOSE))) is not None
-        and e.status == "granted",
+        "sms": sms is not None and sms.granted,
+        "email": email is not None and email.granted,
         "has_phone": bool(customer.phone),
         "has_email": bool(customer.email),
     }
@@ -366,7 +370,7 @@ async def update_preferences(customer: Customer, p: Preferences, evidence: str) 
             await tenant.update(Customer, values).where(Customer.id == customer.id)
         for channel, on in wanted.items():
             state = consent.get((channel, outbox.STEP_PURPOSE))
-            was_on = state is not None and state.status == "granted"
+            was_on = state is not None and state.granted
             if was_on != on:
                 await add_consent(
                     tenant,
@@ -426,12 +430,10 @@ async def start_phone_change(
     if phone == customer.phone:
         raise SelfServiceInvalid("phone: this is already your number")
     now = clock.now()
-    recent = await tenant.select(Nudge, Nudge.id).where(
-        (Nudge.customer == customer.id)
-        & (Nudge.template == outbox.VERIFY_TEMPLATE)
-        & (Nudge.created_at > now - timedelta(hours=1))
+    recent = await outbox.written_since(
+        tenant, customer.id, outbox.VERIFY_TEMPLATE, now - timedelta(hours=1)
     )
-    if len(recent) >= CODES_PER_HOUR:
+    if recent >= CODES_PER_HOUR:
         raise LinkRateLimited("three codes were sent in the last hour; please wait a while")
     code = f"{secrets.randbelow(1_000_000):06d}"
     check_id = new_id()
