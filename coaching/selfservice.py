@@ -416,25 +416,25 @@ def _code_hash(settings: Settings, check_id: UUID, code: str) -> str:
     return hmac.new(key, f"{check_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-async def start_phone_change(
-    customer: Customer, raw_phone: str, settings: Settings | None = None
-) -> UUID:
-    """Text a six-digit code to the number the customer typed; the number on file changes
-    when they type it back (:func:`confirm_phone_change`). At most three codes an hour."""
-    settings = settings or get_settings()
-    tenant = Tenant(customer.organization)
+async def _checked_phone(customer: Customer, raw_phone: str, settings: Settings) -> str:
+    """The typed number in E.164, when a code may be sent to it (nothing is written)."""
     try:
         phone = normalize_phone(raw_phone, settings.default_phone_region)
     except ValueError as exc:
         raise SelfServiceInvalid(f"phone: {exc}") from None
     if phone == customer.phone:
         raise SelfServiceInvalid("phone: this is already your number")
-    now = clock.now()
     recent = await outbox.written_since(
-        tenant, customer.id, outbox.VERIFY_TEMPLATE, now - timedelta(hours=1)
+        tenant_of(customer), customer.id, outbox.VERIFY_TEMPLATE, clock.now() - timedelta(hours=1)
     )
     if recent >= CODES_PER_HOUR:
         raise LinkRateLimited("three codes were sent in the last hour; please wait a while")
+    return phone
+
+
+async def _send_code(customer: Customer, phone: str, settings: Settings) -> UUID:
+    tenant = tenant_of(customer)
+    now = clock.now()
     code = f"{secrets.randbelow(1_000_000):06d}"
     check_id = new_id()
     body = (
@@ -461,6 +461,30 @@ async def start_phone_change(
             body=body, recipient=phone,
         )  # fmt: skip
     return check_id
+
+
+async def start_phone_change(
+    customer: Customer, raw_phone: str, settings: Settings | None = None
+) -> UUID:
+    """Text a six-digit code to the number the customer typed; the number on file changes
+    when they type it back (:func:`confirm_phone_change`). At most three codes an hour."""
+    settings = settings or get_settings()
+    return await _send_code(customer, await _checked_phone(customer, raw_phone, settings), settings)
+
+
+async def update_details(
+    customer: Customer, first_name: str, last_name: str, email: str, phone: str,
+    settings: Settings | None = None,
+) -> list[str]:  # fmt: skip
+    """The "correct my details" form, all or nothing: name and email as typed and, when a
+    new phone is given, its code; a bad number (or too many codes) changes nothing."""
+    settings = settings or get_settings()
+    new_phone = await _checked_phone(customer, phone, settings) if phone.strip() else None
+    async with write_transaction():
+        changed = await correct_details(customer, first_name, last_name, email)
+        if new_phone is not None:
+            await _send_code(customer, new_phone, settings)
+    return changed
 
 
 async def confirm_phone_change(

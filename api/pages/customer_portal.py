@@ -98,7 +98,7 @@ class CustomerPortal(Controller):
         try:
             await selfservice.mark_done(customer, step_id)
         except DomainError as exc:
-            return await self._show(customer, token, error=str(exc), status_code=_status(exc))
+            return await self._show(customer, token, error=_say(exc), status_code=_status(exc))
         return Redirect(f"{links.PATH}{token}?saved=done", status_code=303)
 
     @get("/{token:str}/steps/{step_id:uuid}/cannot")
@@ -130,7 +130,7 @@ class CustomerPortal(Controller):
                 customer, step_id, _clean(data, "reason", 64), _clean(data, "text", 2000)
             )
         except DomainError as exc:
-            return await self._why(customer, token, step_id, str(exc), _status(exc))
+            return await self._why(customer, token, step_id, _say(exc), _status(exc))
         return Redirect(f"{links.PATH}{token}?saved=missed", status_code=303)
 
     @get("/{token:str}/preferences")
@@ -173,7 +173,7 @@ class CustomerPortal(Controller):
             await selfservice.update_preferences(customer, wanted, f"customer page, from {client}")
         except DomainError as exc:
             return await self._preferences(
-                customer, token, error=str(exc), status_code=_status(exc)
+                customer, token, error=_say(exc), status_code=_status(exc)
             )
         return Redirect(f"{links.PATH}{token}/preferences?saved=preferences", status_code=303)
 
@@ -212,16 +212,14 @@ class CustomerPortal(Controller):
     async def save_details(self, token: FromPath[str], data: URLEncodedBody[dict[str, str]]) -> Any:
         """Name and email as typed; a new phone number gets a code first."""
         customer = await self._holder(token)
+        phone = _clean(data, "phone", 40)
         try:
-            await selfservice.correct_details(
+            await selfservice.update_details(
                 customer, _clean(data, "first_name", 100), _clean(data, "last_name", 100),
-                _clean(data, "email", 254),
+                _clean(data, "email", 254), phone,
             )  # fmt: skip
-            phone = _clean(data, "phone", 40)
-            if phone:
-                await selfservice.start_phone_change(customer, phone)
         except DomainError as exc:
-            return await self._privacy(customer, token, error=str(exc), status_code=_status(exc))
+            return await self._privacy(customer, token, error=_say(exc), status_code=_status(exc))
         notice = "code" if phone else "details"
         return Redirect(f"{links.PATH}{token}/privacy?saved={notice}", status_code=303)
 
@@ -234,7 +232,7 @@ class CustomerPortal(Controller):
         try:
             await selfservice.confirm_phone_change(customer, _clean(data, "code", 12))
         except DomainError as exc:
-            return await self._privacy(customer, token, error=str(exc), status_code=_status(exc))
+            return await self._privacy(customer, token, error=_say(exc), status_code=_status(exc))
         return Redirect(f"{links.PATH}{token}/privacy?saved=phone", status_code=303)
 
     @get("/{token:str}/delete")
@@ -264,12 +262,20 @@ class CustomerPortal(Controller):
         except DomainError as exc:
             return Template(
                 "customer/broken.html",
-                context={"t": t, "expired": True, "token": token, "error": str(exc)},
+                context={"t": t, "expired": True, "token": token, "error": _say(exc)},
                 status_code=_status(exc),
             )
         return Template(
             "customer/broken.html", context={"t": t, "expired": True, "sent": True, "token": token}
         )
+
+
+def _say(exc: DomainError) -> str:
+    """What was wrong, field by field when the check names them ("email: not an email
+    address"), else the error's own words."""
+    if exc.errors:
+        return "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+    return str(exc)
 
 
 def _status(exc: DomainError) -> int:

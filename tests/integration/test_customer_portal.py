@@ -342,3 +342,29 @@ async def test_the_access_log_shows_the_route_never_the_token(
     assert "GET /c/… 200" in lines and "GET /c/…/preferences 200" in lines, lines
     assert "GET /c/… 404" in lines
     assert not any(token[:30] in line for line in lines)
+
+
+async def test_correcting_details_is_all_or_nothing_and_names_the_field(
+    client: Any, org: Org
+) -> None:
+    ada = await visitor(org)
+    page = links.PATH + links.make_token(get_settings(), ada.id)
+    privacy_page = f"{page}/privacy"
+    # A bad number: the new name is not saved either, and no code goes out.
+    bad_phone = await post(
+        client, f"{page}/details", privacy_page,
+        {"first_name": "Adele", "last_name": "Quill", "email": "", "phone": "12"},
+    )  # fmt: skip
+    assert bad_phone.status_code == 422 and "phone:" in bad_phone.text
+    # A bad email: no code goes to the new number.
+    bad_email = await post(
+        client, f"{page}/details", privacy_page,
+        {"first_name": "Ada", "last_name": "Quill", "email": "not-an-email",
+         "phone": "+1 415 555 0199"},
+    )  # fmt: skip
+    assert bad_email.status_code == 422 and "email: not an email address" in bad_email.text
+    row = await Customer.objects().where(Customer.id == ada.id).first()
+    assert row is not None and (row.first_name, row.email) == ("Ada", None)
+    assert await PhoneCheck.count().where(PhoneCheck.customer == ada.id) == 0
+    assert await Nudge.count().where(Nudge.customer == ada.id) == 0
+    assert await CustomerChange.count().where(CustomerChange.customer == ada.id) == 0
