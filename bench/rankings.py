@@ -650,13 +650,16 @@ def run_one(kind: str, args: argparse.Namespace) -> list[str]:
         ducks = [time_duckdb(con, days, now, args.runs) for days in (30, 365)]
         con.close()
     finally:
-        if pg_name is not None:
+        if args.keep:
+            log(f"[{kind}] kept: SLIPGUARD_DATABASE_URL={url} SLIPGUARD_DATA_DIR={tmp}")
+        elif pg_name is not None:
             asyncio.run(
                 _pg_admin(args.pg_server, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
             )
-        for f in tmp.iterdir():
-            f.unlink()
-        tmp.rmdir()
+        if not args.keep:
+            for f in tmp.iterdir():
+                f.unlink()
+            tmp.rmdir()
     goal = GOALS[kind]
     lines = [
         f"### {kind}: {args.slips:,} slips, {args.slips * args.steps_per_slip:,} steps "
@@ -702,6 +705,11 @@ def main(argv: list[str] | None = None) -> int:
         "--covering-indexes",
         action="store_true",
         help="add indexes holding every column the statements read (an experiment)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep each database and its data folder (printed) to look into afterwards",
     )
     parser.add_argument(
         "--pg-server",

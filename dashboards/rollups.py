@@ -24,9 +24,11 @@ transaction commits after the moment they were stamped with.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -61,6 +63,9 @@ CHUNK_DAYS = 31
 ANALYZE_AFTER = 100  # days recounted in one fold after which the rollups are analysed
 NEVER = clock.EARLIEST  # the watermark of an organisation never folded
 WORK_MEM = "64MB"  # PostgreSQL, for the distinct-customer count only
+# SQLite: windows at least this long count distinct customers in source order (the whole
+# organisation's index, no sort) rather than time order (the window's rows, then a sort).
+IN_SOURCE_ORDER = timedelta(days=90)
 STATUSES = ", ".join(f"'{s}'" for s in EXPOSED_STATUSES)
 
 BAD_ORGANIZATIONS: Quarantine[UUID] = Quarantine("fold day rollups", "organisation")
@@ -366,21 +371,28 @@ async def _slip_totals(
 
 async def _customers(org_id: UUID, window: Window, filters: Filters) -> dict[SourceKey, int]:
     """Distinct identified customers per source: from raw rows, since they do not add up
-    across days (one distinct pass over the window's slips, no sort of every row)."""
+    across days. Written as ``count(DISTINCT)`` per source so that a long window reads
+    the partial index ``slip_source_customer`` in (source, customer) order, each source's
+    customers arriving sorted; a short one reads ``slip_org_occurred`` and sorts its few
+    rows. Each database's planner chooses (SQLite is told, having no statistics on the
+    window's share of rows: see :data:`IN_SOURCE_ORDER`)."""
     extra, extra_args = _slip_filters("s", filters, org_id)
+    hint = ""
+    long = window.until - window.since >= IN_SOURCE_ORDER
+    if not is_postgres() and long and filters.site is None and filters.stage is None:
+        hint = " INDEXED BY slip_source_customer"
     sql = (
-        "SELECT journey_id, behaviour, mode, count(*) AS n FROM ("
-        "SELECT DISTINCT s.journey AS journey_id, s.behaviour AS behaviour,"
-        " s.failure_mode AS mode, s.customer AS customer FROM slip s"
+        "SELECT s.journey AS journey_id, s.behaviour AS behaviour, s.failure_mode AS mode,"
+        f" count(DISTINCT s.customer) AS n FROM slip s{hint}"
         " WHERE s.organization = {} AND s.voided_at IS NULL AND s.customer IS NOT NULL"
-        f" AND s.occurred_at >= {{}} AND s.occurred_at < {{}}{extra}) d GROUP BY 1, 2, 3"
+        f" AND s.occurred_at >= {{}} AND s.occurred_at < {{}}{extra} GROUP BY 1, 2, 3"
     )
     args = [org_id, window.since, window.until, *extra_args]
     if not is_postgres():
         rows = await run_sql(sql, *args)
     else:
-        # A year's (source, customer) pairs outgrow the default 4 MB of hash memory; on
-        # disk the distinct pass takes several times as long.
+        # A short window's pairs are sorted in memory; past the default 4 MB a sort or
+        # hash spills to disk and takes several times as long.
         async with engine().transaction():
             await run_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
             rows = await run_sql(sql, *args)
@@ -422,27 +434,62 @@ def _uuid(value: Any) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))
 
 
+@dataclass(frozen=True)
+class Unfolded:
+    """The UTC days a read must take raw (changed since the watermark, less :data:`LAG`);
+    ``everything`` for an organisation never folded."""
+
+    slips: frozenset[int] = frozenset()
+    steps: frozenset[int] = frozenset()
+    everything: bool = False
+
+
+async def unfolded(org_id: UUID) -> Unfolded:
+    """What is not in the day rollups yet, read once per request (both periods use it)."""
+    mark = await watermark(org_id)
+    if mark <= NEVER:
+        return Unfolded(everything=True)
+    slips, steps = await changed_days(org_id, mark - LAG)
+    return Unfolded(frozenset(slips), frozenset(steps))
+
+
 async def ranking_facts(
-    tenant: Tenant, window: Window, filters: Filters, customers: bool = True
+    tenant: Tenant,
+    window: Window,
+    filters: Filters,
+    customers: bool = True,
+    pending: Unfolded | None = None,
 ) -> Facts:
     """The counts a ranking needs for one window (per-source totals, due steps per
     behaviour, active enrollments), equal to the raw aggregate: rollups for whole days
-    unchanged since the watermark, raw rows for the rest. ``daily`` is left empty (the
-    ranking does not draw days); distinct customers only when ``customers``."""
+    unchanged since the watermark, raw rows for the rest (``pending``, read here when not
+    given). ``daily`` is left empty (the ranking does not draw days); distinct customers
+    only when ``customers``. The statements are independent and run side by side (each
+    on its own connection)."""
     org_id = tenant.org_id
-    mark = await watermark(org_id)
-    if mark <= NEVER:  # never folded: everything raw
-        slip_changed = step_changed = set(range(day_of(window.since), day_of(window.until) + 1))
+    if pending is None:
+        pending = await unfolded(org_id)
+    if pending.everything:
+        every = set(range(day_of(window.since), day_of(window.until) + 1))
+        slip_changed, step_changed = every, every
     else:
-        slip_changed, step_changed = await changed_days(org_id, mark - LAG)
+        slip_changed, step_changed = set(pending.slips), set(pending.steps)
     slip_folded, slip_raw = split(window, slip_changed)
     step_folded, step_raw = split(window, step_changed)
-    totals = await _slip_totals(org_id, slip_folded, slip_raw, filters)
-    if customers and totals:
-        for key, n in (await _customers(org_id, window, filters)).items():
-            if key in totals:
-                totals[key].customers = n
+
+    async def no_customers() -> dict[SourceKey, int]:
+        return {}
+
+    totals, distinct, step_totals, active = await asyncio.gather(
+        _slip_totals(org_id, slip_folded, slip_raw, filters),
+        _customers(org_id, window, filters) if customers else no_customers(),
+        _step_totals(org_id, step_folded, step_raw, filters),
+        active_enrollments(tenant, window),
+    )
+    for key, n in distinct.items():
+        if key in totals:
+            totals[key].customers = n
     steps: dict[BehaviourKey, dict[int, int]] = defaultdict(dict)
-    for behaviour, n in (await _step_totals(org_id, step_folded, step_raw, filters)).items():
+    for behaviour, n in step_totals.items():
         steps[behaviour][0] = n
-    return Facts(window, totals, {}, dict(steps), await active_enrollments(tenant, window))
+    return Facts(window, totals, {}, dict(steps), active)

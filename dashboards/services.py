@@ -3,6 +3,7 @@ trends and breakdowns. The formulas are written down in docs/dashboards.md."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import statistics
@@ -469,11 +470,15 @@ async def ranking(
 ) -> Ranking:
     """The ranking alone (``GET /api/v1/rankings``), from day rollups and raw rows
     (``dashboards.rollups``): the same numbers as the raw aggregate, read fast."""
-    current = await rollups.ranking_facts(tenant, window, filters)
-    previous = await rollups.ranking_facts(tenant, window.previous(), filters, customers=False)
-    journeys = await queries.journeys(tenant)
-    config = await queries.action_priority_config(tenant)
-    rows = rank(current, previous, journeys, config, by, await owners_by_source(tenant))
+    pending = await rollups.unfolded(tenant.org_id)
+    current, previous, journeys, config, owners = await asyncio.gather(
+        rollups.ranking_facts(tenant, window, filters, pending=pending),
+        rollups.ranking_facts(tenant, window.previous(), filters, False, pending),
+        queries.journeys(tenant),
+        queries.action_priority_config(tenant),
+        owners_by_source(tenant),
+    )
+    rows = rank(current, previous, journeys, config, by, owners)
     total = sum(t.count for t in current.totals.values())
     return Ranking(since=window.since, until=window.until, by=by, total=total, items=rows)
 
