@@ -64,7 +64,10 @@ ANALYZE_AFTER = 100  # days recounted in one fold after which the rollups are an
 NEVER = clock.EARLIEST  # the watermark of an organisation never folded
 WORK_MEM = "64MB"  # PostgreSQL, for the distinct-customer count only
 # SQLite: windows at least this long count distinct customers in source order (the whole
-# organisation's index, no sort) rather than time order (the window's rows, then a sort).
+# organisation's index, no sort) rather than in time order (the window's rows, then two
+# temporary B-trees). Measured on two years of 1,000,000 slips, the two cross near 90
+# days (30 days: 99 against 294 ms; 365: 1,391 against 454). A site or stage filter needs
+# the table row anyway, and time order wins for every window.
 IN_SOURCE_ORDER = timedelta(days=90)
 STATUSES = ", ".join(f"'{s}'" for s in EXPOSED_STATUSES)
 
@@ -374,13 +377,14 @@ async def _customers(org_id: UUID, window: Window, filters: Filters) -> dict[Sou
     across days. Written as ``count(DISTINCT)`` per source so that a long window reads
     the partial index ``slip_source_customer`` in (source, customer) order, each source's
     customers arriving sorted; a short one reads ``slip_org_occurred`` and sorts its few
-    rows. Each database's planner chooses (SQLite is told, having no statistics on the
-    window's share of rows: see :data:`IN_SOURCE_ORDER`)."""
+    rows. PostgreSQL's planner chooses well; SQLite's does not know the window's share of
+    the rows and is told (:data:`IN_SOURCE_ORDER`)."""
     extra, extra_args = _slip_filters("s", filters, org_id)
     hint = ""
-    long = window.until - window.since >= IN_SOURCE_ORDER
-    if not is_postgres() and long and filters.site is None and filters.stage is None:
-        hint = " INDEXED BY slip_source_customer"
+    if not is_postgres():
+        long = window.until - window.since >= IN_SOURCE_ORDER
+        by_source = long and filters.site is None and filters.stage is None
+        hint = f" INDEXED BY {'slip_source_customer' if by_source else 'slip_org_occurred'}"
     sql = (
         "SELECT s.journey AS journey_id, s.behaviour AS behaviour, s.failure_mode AS mode,"
         f" count(DISTINCT s.customer) AS n FROM slip s{hint}"
