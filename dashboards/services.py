@@ -33,6 +33,7 @@ from dashboards.schemas import (
     Horrors,
     Matrix,
     MatrixPoint,
+    Measure,
     Pareto,
     ParetoBar,
     RankBy,
@@ -241,7 +242,7 @@ def rank(
 # --- panels ----------------------------------------------------------------------------------
 
 
-def pareto(rows: list[RankingRow], measure: Literal["count", "weighted"] = "count") -> Pareto:
+def pareto(rows: list[RankingRow], measure: Measure = "count") -> Pareto:
     """Bars largest first with their cumulative percentage; the vital few are the bars up
     to and including the one where the cumulative share reaches 80%."""
     values = [
@@ -274,6 +275,7 @@ def matrix(rows: list[RankingRow]) -> Matrix:
             count=r.count,
             stage=r.stage,
             guidance=r.guidance,
+            owner=r.owner,
         )
         for r in placed
     ]
@@ -484,7 +486,7 @@ async def dashboard(
     filters: Filters,
     by: RankBy = "priority",
     top: int = TOP_MAX,
-    measure: Literal["count", "weighted"] = "count",
+    measure: Measure = "count",
 ) -> Dashboard:
     """Every panel for one window."""
     tz = await _timezone(tenant)
@@ -562,7 +564,7 @@ def table(d: Dashboard, panel: str) -> tuple[list[str], list[list[Any]]]:
         ]
     if panel == "matrix":
         fields = list(MatrixPoint.__struct_fields__)
-        return fields, [[getattr(p, f) for f in fields] for p in d.matrix.points]
+        return fields, [[_number(getattr(p, f)) for f in fields] for p in d.matrix.points]
     if panel == "horrors":
         return ["rank", "label", "total", *d.horrors.days], [
             [r.rank, r.label, r.total, *r.daily] for r in d.horrors.rows
