@@ -30,7 +30,7 @@ def short(label: str, limit: int) -> str:
 # never read as a count.
 MEASURE_TITLES: dict[Measure, str] = {
     "count": "slips (count)",
-    "weighted": "importance-weighted slips (Σ importance x slips)",
+    "weighted": "slips weighted by importance",
 }
 NO_OWNER = "—"
 
@@ -110,7 +110,7 @@ def pareto(p: Pareto) -> go.Figure:
     title = (
         "Pareto: which few sources make most of the slips"
         if p.measure == "count"
-        else "Pareto, weighted by importance: which few sources do most harm"
+        else "Pareto: which few sources do most harm"
     )
     styled(fig, title, height=460)
     fig.update_layout(legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02,

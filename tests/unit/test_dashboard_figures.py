@@ -269,7 +269,7 @@ def test_weighted_pareto_ranks_by_importance_times_slips() -> None:
     assert list(bar.y) == [24, 20] and list(line.y) == pytest.approx([100 * 24 / 44, 100])
     assert "importance" in fig.layout.yaxis.title.text and "weighted" in fig.layout.yaxis.title.text
     assert bar.name == fig.layout.yaxis.title.text
-    assert "weighted" in fig.layout.title.text
+    assert "harm" in fig.layout.title.text
     plain = figures.pareto(counted)
     assert plain.layout.yaxis.title.text == "slips (count)" and list(plain.data[0].y) == [4, 3]
     assert tuple(plain.layout.yaxis2.range) == tuple(fig.layout.yaxis2.range) == (0, 100)
