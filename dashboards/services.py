@@ -615,6 +615,22 @@ def default_first_day(last: date) -> date:
     return last - timedelta(days=DEFAULT_DAYS - 1)
 
 
+def optional_day(value: str | None, field: str) -> date | None:
+    """A day from a page's query (YYYY-MM-DD); blank is none, because a form's empty date
+    field still sends its name."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise DashboardInvalid(
+            f"invalid {field}", [FieldError(field, "not a day (YYYY-MM-DD)")]
+        ) from None
+
+
 def page_window(tz: ZoneInfo, since: date | None, until: date | None, now: datetime) -> Window:
     """A page's period: whole local days from ``since`` to ``until`` (both included; by
     default the last 30 days up to today), ending at ``now`` when that is earlier."""

@@ -65,15 +65,17 @@ class CountermeasureScope:
     def of(
         cls,
         journey: str | None,
-        since: date | None,
-        until: date | None,
+        since: str | None,
+        until: str | None,
         site: str | None,
         stage: str | None,
     ) -> CountermeasureScope:
         def clean(value: str | None) -> str | None:
             return (value or "").strip() or None
 
-        return cls(clean(journey), since, until, clean(site), clean(stage))
+        first = services.optional_day(since, "since")
+        last = services.optional_day(until, "until")
+        return cls(clean(journey), first, last, clean(site), clean(stage))
 
     @property
     def filters(self) -> queries.Filters:
@@ -161,8 +163,8 @@ class PanelPages(Controller):
         self,
         request: AnyRequest,
         journey: FromQuery[str | None] = None,
-        since: FromQuery[date | None] = None,
-        until: FromQuery[date | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
         site: FromQuery[str | None] = None,
         stage: FromQuery[str | None] = None,
     ) -> Template:
@@ -176,8 +178,8 @@ class PanelPages(Controller):
         self,
         request: AnyRequest,
         journey: FromQuery[str | None] = None,
-        since: FromQuery[date | None] = None,
-        until: FromQuery[date | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
         site: FromQuery[str | None] = None,
         stage: FromQuery[str | None] = None,
     ) -> Response[bytes]:
@@ -195,8 +197,8 @@ class PanelPages(Controller):
         self,
         request: AnyRequest,
         journey: FromQuery[str | None] = None,
-        since: FromQuery[date | None] = None,
-        until: FromQuery[date | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
         site: FromQuery[str | None] = None,
         stage: FromQuery[str | None] = None,
     ) -> Response[str]:

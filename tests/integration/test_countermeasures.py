@@ -340,6 +340,8 @@ async def test_page_filters_choose_countermeasures_and_narrow_their_slips(
         # journey and stage choose the countermeasures targeting them
         assert await shown("journey=dash-dose") == [("Ana Lind", BEFORE + 1, AFTER + 1)]
         assert await shown("journey=dash-walkin") == [("Bo Berg", 0, 0)]
+        # the form's blank fields (as a browser sends them) mean no filter
+        assert await shown("journey=dash-walkin&since=&until=&site=&stage=") == [("Bo Berg", 0, 0)]
         assert await shown("stage=encounter") == [("Bo Berg", 0, 0)]
         assert await shown("stage=post_encounter") == [("Ana Lind", BEFORE + 1, AFTER + 1)]
         assert await shown("stage=pre_encounter") == []
