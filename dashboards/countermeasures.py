@@ -24,10 +24,11 @@ from dashboards.measure_schemas import (
     Verdict,
 )
 from dashboards.owners import resolve
-from dashboards.queries import EXPOSED_STATUSES, JourneyInfo, SourceKey, Window
+from dashboards.queries import EXPOSED_STATUSES, Filters, JourneyInfo, SourceKey, Window
 from dashboards.tables import Countermeasure
 
 MAX_AFTER = timedelta(days=366)  # the after-period is at most this long (as the dashboards)
+NO_FILTERS = Filters()
 
 
 def source_label(key: SourceKey, journeys: dict[Any, JourneyInfo]) -> str:
@@ -40,16 +41,22 @@ def source_label(key: SourceKey, journeys: dict[Any, JourneyInfo]) -> str:
     return title + (f" · {mode_title}" if mode_title else "") + f" ({j.title if j else '?'})"
 
 
-async def _slips(tenant: Tenant, key: SourceKey, window: Window) -> int:
+async def _slips(tenant: Tenant, key: SourceKey, window: Window, filters: Filters) -> int:
+    """Slips of the source in the window, narrowed to the filters' site and stage."""
     journey_id, behaviour, mode = key
-    mode_sql = "s.failure_mode IS NULL" if mode is None else "s.failure_mode = {}"
-    rows = await run_sql(
+    sql = (
         "SELECT count(*) AS n FROM slip s WHERE s.organization = {} AND s.voided_at IS NULL"
         " AND s.journey = {} AND s.behaviour = {} AND s.occurred_at >= {}"
-        f" AND s.occurred_at < {{}} AND {mode_sql}",
-        *[tenant.org_id, journey_id, behaviour, window.since, window.until],
-        *([] if mode is None else [mode]),
+        " AND s.occurred_at < {}"
     )
+    args: list[Any] = [tenant.org_id, journey_id, behaviour, window.since, window.until]
+    sql += " AND s.failure_mode IS NULL" if mode is None else " AND s.failure_mode = {}"
+    args += [] if mode is None else [mode]
+    for column, value in (("s.site", filters.site), ("s.stage", filters.stage)):
+        if value is not None:
+            sql += f" AND {column} = {{}}"
+            args.append(value)
+    rows = await run_sql(sql, *args)
     return int(rows[0]["n"])
 
 
@@ -82,16 +89,22 @@ def verdict(ratio: stats.RateRatio) -> Verdict:
 
 
 async def effect(
-    tenant: Tenant, key: SourceKey, started_at: datetime, ended_at: datetime | None
+    tenant: Tenant,
+    key: SourceKey,
+    started_at: datetime,
+    ended_at: datetime | None,
+    filters: Filters = NO_FILTERS,
 ) -> Effect | None:
     """The source's rate in the after-period ``[start, end or now)`` (at most 366 days)
-    and the equal period before it; None until the countermeasure has started."""
+    and the equal period before it; None until the countermeasure has started. A site or
+    stage filter narrows the slips; steps carry no site, so the exposure stays whole."""
     end = min(ended_at or clock.now(), clock.now(), started_at + MAX_AFTER)
     if end <= started_at:
         return None
     after = Window(started_at, end)
     before = Window(started_at - (end - started_at), started_at)
-    k_after, k_before = await _slips(tenant, key, after), await _slips(tenant, key, before)
+    k_after = await _slips(tenant, key, after, filters)
+    k_before = await _slips(tenant, key, before, filters)
     e_after = await _due_steps(tenant, key[0], key[1], after)
     e_before = await _due_steps(tenant, key[0], key[1], before)
     unit: str | None = "steps"
@@ -175,10 +188,17 @@ async def delete(tenant: Tenant, cm_id: UUID) -> None:
         await tenant.delete(Countermeasure).where(Countermeasure.id == cm_id)
 
 
+def _key(row: dict[str, Any]) -> SourceKey:
+    return (as_uuid(row["journey"]), row["behaviour"], row["failure_mode"] or None)
+
+
 async def _out(
-    tenant: Tenant, row: dict[str, Any], journeys: dict[Any, JourneyInfo]
+    tenant: Tenant,
+    row: dict[str, Any],
+    journeys: dict[Any, JourneyInfo],
+    filters: Filters = NO_FILTERS,
 ) -> CountermeasureOut:
-    key: SourceKey = (as_uuid(row["journey"]), row["behaviour"], row["failure_mode"] or None)
+    key = _key(row)
     started = clock.as_utc(row["started_at"])
     ended = clock.as_utc(row["ended_at"]) if row["ended_at"] else None
     j = journeys.get(key[0])
@@ -195,7 +215,7 @@ async def _out(
         ended_at=ended,
         note=row["note"],
         created_at=clock.as_utc(row["created_at"]),
-        effect=await effect(tenant, key, started, ended),
+        effect=await effect(tenant, key, started, ended, filters),
     )
 
 
@@ -211,11 +231,44 @@ async def one(tenant: Tenant, cm_id: UUID) -> CountermeasureOut:
     return await _out(tenant, row, await queries.journeys(tenant))
 
 
-async def list_all(tenant: Tenant) -> list[CountermeasureOut]:
-    """The organisation's countermeasures, newest start first, each with its comparison."""
+def _shown(
+    row: dict[str, Any],
+    journeys: dict[Any, JourneyInfo],
+    filters: Filters,
+    period: Window | None,
+) -> bool:
+    """Whether a countermeasure passes a page's filters: it targets the journey, a
+    behaviour of the stage, and was in force at some time in the period."""
+    journey_id, behaviour, _ = _key(row)
+    j = journeys.get(journey_id)
+    if filters.journey is not None and (j is None or j.key != filters.journey):
+        return False
+    if filters.stage is not None:
+        info = j.behaviours.get(behaviour) if j else None
+        if info is None or info.stage != filters.stage:
+            return False
+    if period is not None:
+        ended = clock.as_utc(row["ended_at"]) if row["ended_at"] else None
+        if clock.as_utc(row["started_at"]) >= period.until or (
+            ended is not None and ended <= period.since
+        ):
+            return False
+    return True
+
+
+async def list_all(
+    tenant: Tenant, filters: Filters = NO_FILTERS, period: Window | None = None
+) -> list[CountermeasureOut]:
+    """The organisation's countermeasures, newest start first, each with its comparison;
+    ``filters`` and ``period`` choose which (see :func:`_shown`) and narrow the slips
+    compared to a site and stage."""
     rows = await tenant.select(Countermeasure).order_by(Countermeasure.started_at, ascending=False)
     journeys = await queries.journeys(tenant)
-    return [await _out(tenant, r, journeys) for r in rows]
+    return [
+        await _out(tenant, r, journeys, filters)
+        for r in rows
+        if _shown(r, journeys, filters, period)
+    ]
 
 
 async def starts_in(tenant: Tenant, window: Window) -> list[tuple[SourceKey, str, datetime, date]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from dashboards.measure_schemas import CountermeasureOut
-from dashboards.schemas import Breakdowns, Horrors, Matrix, Pareto, Trends
+from dashboards.schemas import Breakdowns, Horrors, Matrix, Measure, Pareto, Trends
 
 VITAL = "#b42318"
 OTHER = "#98a2b3"
@@ -24,6 +24,15 @@ LEGEND_LABEL = 48
 def short(label: str, limit: int) -> str:
     """``label`` cut to ``limit`` characters with an ellipsis, for axes and legends."""
     return label if len(label) <= limit else label[: limit - 1].rstrip() + "…"
+
+
+# What a Pareto bar stands for, named on its axis and in its legend so a weighted chart is
+# never read as a count.
+MEASURE_TITLES: dict[Measure, str] = {
+    "count": "slips (count)",
+    "weighted": "slips weighted by importance",
+}
+NO_OWNER = "—"
 
 
 def styled(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
@@ -48,7 +57,7 @@ def pareto(p: Pareto) -> go.Figure:
         go.Bar(
             x=labels,
             y=[b.value for b in p.bars],
-            name="slips" if p.measure == "count" else "importance x slips",
+            name=MEASURE_TITLES[p.measure],
             marker={"color": [VITAL if b.vital else OTHER for b in p.bars]},
             hovertemplate="%{x}<br>%{y}<extra></extra>",
         )
@@ -78,7 +87,7 @@ def pareto(p: Pareto) -> go.Figure:
         xref="paper", x=1, yref="y2", y=80, text="80%", showarrow=False, xanchor="left"
     )
     fig.update_layout(
-        yaxis={"title": {"text": "slips" if p.measure == "count" else "importance x slips"}},
+        yaxis={"title": {"text": MEASURE_TITLES[p.measure]}},
         yaxis2={
             "title": {"text": "cumulative share"},
             "overlaying": "y",
@@ -98,7 +107,12 @@ def pareto(p: Pareto) -> go.Figure:
             "ticktext": [short(label, AXIS_LABEL) for label in labels],
         },
     )
-    styled(fig, "Pareto: which few sources make most of the slips", height=460)
+    title = (
+        "Pareto: which few sources make most of the slips"
+        if p.measure == "count"
+        else "Pareto: which few sources do most harm"
+    )
+    styled(fig, title, height=460)
     fig.update_layout(legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02,
                               "yanchor": "bottom"})  # fmt: skip
     return fig
@@ -127,11 +141,14 @@ def matrix(m: Matrix) -> go.Figure:
                     "line": {"width": 1, "color": "#ffffff"},
                 },
                 text=[p.label for p in points],
-                customdata=[[p.customers, p.count, p.guidance or "—"] for p in points],
+                customdata=[
+                    [p.customers, p.count, p.guidance or "—", p.owner or NO_OWNER] for p in points
+                ],
                 hovertemplate=(
                     "%{text}<br>rate %{x:.2f} per 100 · importance %{y}"
                     "<br>%{customdata[0]} customers · %{customdata[1]} slips"
-                    "<br>guidance: %{customdata[2]}<extra></extra>"
+                    "<br>guidance: %{customdata[2]}"
+                    "<br>owner: %{customdata[3]}<extra></extra>"
                 ),
             )
         )

@@ -8,6 +8,8 @@ from typing import Literal
 import msgspec
 
 RankBy = Literal["priority", "count", "ap"]
+# What a Pareto bar measures: slips, or slips weighted by their behaviour's importance.
+Measure = Literal["count", "weighted"]
 
 
 class RankingRow(msgspec.Struct, kw_only=True):
@@ -67,7 +69,7 @@ class ParetoBar(msgspec.Struct, kw_only=True):
 class Pareto(msgspec.Struct, kw_only=True):
     """Bars by ``measure`` (slips, or importance x slips) with their cumulative share."""
 
-    measure: Literal["count", "weighted"]
+    measure: Measure
     bars: list[ParetoBar]
 
 
@@ -81,6 +83,7 @@ class MatrixPoint(msgspec.Struct, kw_only=True):
     count: int
     stage: str
     guidance: str
+    owner: str | None = None  # who answers for the source (the ranking's owner)
 
 
 class Matrix(msgspec.Struct, kw_only=True):

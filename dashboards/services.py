@@ -34,6 +34,7 @@ from dashboards.schemas import (
     Horrors,
     Matrix,
     MatrixPoint,
+    Measure,
     Pareto,
     ParetoBar,
     RankBy,
@@ -242,7 +243,7 @@ def rank(
 # --- panels ----------------------------------------------------------------------------------
 
 
-def pareto(rows: list[RankingRow], measure: Literal["count", "weighted"] = "count") -> Pareto:
+def pareto(rows: list[RankingRow], measure: Measure = "count") -> Pareto:
     """Bars largest first with their cumulative percentage; the vital few are the bars up
     to and including the one where the cumulative share reaches 80%."""
     values = [
@@ -275,6 +276,7 @@ def matrix(rows: list[RankingRow]) -> Matrix:
             count=r.count,
             stage=r.stage,
             guidance=r.guidance,
+            owner=r.owner,
         )
         for r in placed
     ]
@@ -489,7 +491,7 @@ async def dashboard(
     filters: Filters,
     by: RankBy = "priority",
     top: int = TOP_MAX,
-    measure: Literal["count", "weighted"] = "count",
+    measure: Measure = "count",
 ) -> Dashboard:
     """Every panel for one window."""
     tz = await _timezone(tenant)
@@ -567,7 +569,7 @@ def table(d: Dashboard, panel: str) -> tuple[list[str], list[list[Any]]]:
         ]
     if panel == "matrix":
         fields = list(MatrixPoint.__struct_fields__)
-        return fields, [[getattr(p, f) for f in fields] for p in d.matrix.points]
+        return fields, [[_number(getattr(p, f)) for f in fields] for p in d.matrix.points]
     if panel == "horrors":
         return ["rank", "label", "total", *d.horrors.days], [
             [r.rank, r.label, r.total, *r.daily] for r in d.horrors.rows
@@ -616,6 +618,22 @@ def to_json(value: msgspec.Struct) -> bytes:
 def default_first_day(last: date) -> date:
     """The first day of the default period ending on ``last`` (30 days, both included)."""
     return last - timedelta(days=DEFAULT_DAYS - 1)
+
+
+def optional_day(value: str | None, field: str) -> date | None:
+    """A day from a page's query (YYYY-MM-DD); blank is none, because a form's empty date
+    field still sends its name."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise DashboardInvalid(
+            f"invalid {field}", [FieldError(field, "not a day (YYYY-MM-DD)")]
+        ) from None
 
 
 def page_window(tz: ZoneInfo, since: date | None, until: date | None, now: datetime) -> Window:

@@ -7,6 +7,7 @@ form that does not validate shows the page again with the problem named.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -49,6 +50,49 @@ async def source_choices(tenant: Tenant) -> list[tuple[str, str]]:
     return out
 
 
+@dataclass(frozen=True)
+class CountermeasureScope:
+    """The countermeasures page's filters as the URL gives them (blank means none; no
+    period means every countermeasure, whenever it ran)."""
+
+    journey: str | None = None
+    since: date | None = None
+    until: date | None = None
+    site: str | None = None
+    stage: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        journey: str | None,
+        since: str | None,
+        until: str | None,
+        site: str | None,
+        stage: str | None,
+    ) -> CountermeasureScope:
+        def clean(value: str | None) -> str | None:
+            return (value or "").strip() or None
+
+        first = services.optional_day(since, "since")
+        last = services.optional_day(until, "until")
+        return cls(clean(journey), first, last, clean(site), clean(stage))
+
+    @property
+    def filters(self) -> queries.Filters:
+        return queries.Filters(self.journey, self.site, self.stage)
+
+    def shown(self) -> dict[str, str]:
+        """The filters in their URL form, in the form's order."""
+        values = (
+            ("journey", self.journey),
+            ("since", self.since.isoformat() if self.since else None),
+            ("until", self.until.isoformat() if self.until else None),
+            ("site", self.site),
+            ("stage", self.stage),
+        )
+        return {k: v for k, v in values if v}
+
+
 def _source(form: dict[str, str]) -> dict[str, Any]:
     journey, _, rest = form.get("source", "").partition("|")
     behaviour, _, mode = rest.partition("|")
@@ -72,17 +116,37 @@ class PanelPages(Controller):
 
     # --- countermeasures and owners ------------------------------------------------------
 
+    async def _countermeasures(
+        self, request: AnyRequest, scope: CountermeasureScope
+    ) -> list[CountermeasureOut]:
+        tenant = principal_of(request).tenant
+        tz = await services.organization_timezone(tenant)
+        period = (
+            None
+            if scope.since is None and scope.until is None
+            else services.page_window(tz, scope.since, scope.until, clock.now())
+        )
+        return await countermeasures.list_all(tenant, scope.filters, period)
+
     async def _countermeasure_page(
-        self, request: AnyRequest, error: str | None = None, status: int = 200
+        self,
+        request: AnyRequest,
+        error: str | None = None,
+        status: int = 200,
+        scope: CountermeasureScope | None = None,
     ) -> Template:
         principal = principal_of(request)
         tenant = principal.tenant
         tz = await services.organization_timezone(tenant)
+        scope = scope or CountermeasureScope()
         return Template(
             "countermeasures.html",
             context={
                 "principal": principal,
-                "items": await countermeasures.list_all(tenant),
+                "items": await self._countermeasures(request, scope),
+                "choices": await services.filter_choices(tenant),
+                "filters": scope.shown(),
+                "query": urlencode(scope.shown()),
                 "owners": await owners.list_owners(tenant),
                 "sources": await source_choices(tenant),
                 "strategies": STRATEGIES,
@@ -95,14 +159,33 @@ class PanelPages(Controller):
         )
 
     @get("/countermeasures")
-    async def countermeasure_page(self, request: AnyRequest) -> Template:
-        """Countermeasures with their before/after comparison, and the managers' forms."""
-        return await self._countermeasure_page(request)
+    async def countermeasure_page(
+        self,
+        request: AnyRequest,
+        journey: FromQuery[str | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
+        site: FromQuery[str | None] = None,
+        stage: FromQuery[str | None] = None,
+    ) -> Template:
+        """Countermeasures with their before/after comparison, and the managers' forms;
+        the filters live in the URL."""
+        scope = CountermeasureScope.of(journey, since, until, site, stage)
+        return await self._countermeasure_page(request, scope=scope)
 
     @get("/countermeasures/data")
-    async def countermeasure_data(self, request: AnyRequest) -> Response[bytes]:
+    async def countermeasure_data(
+        self,
+        request: AnyRequest,
+        journey: FromQuery[str | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
+        site: FromQuery[str | None] = None,
+        stage: FromQuery[str | None] = None,
+    ) -> Response[bytes]:
         """The countermeasures and the before/after figure, as JSON."""
-        items = await countermeasures.list_all(principal_of(request).tenant)
+        scope = CountermeasureScope.of(journey, since, until, site, stage)
+        items = await self._countermeasures(request, scope)
         return Response(
             panel_exports.countermeasure_payload(items),
             media_type="application/json",
@@ -110,11 +193,18 @@ class PanelPages(Controller):
         )
 
     @get("/countermeasures/export.csv")
-    async def countermeasure_csv(self, request: AnyRequest) -> Response[str]:
-        """The before/after numbers of every countermeasure, as CSV."""
-        items: list[CountermeasureOut] = await countermeasures.list_all(
-            principal_of(request).tenant
-        )
+    async def countermeasure_csv(
+        self,
+        request: AnyRequest,
+        journey: FromQuery[str | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
+        site: FromQuery[str | None] = None,
+        stage: FromQuery[str | None] = None,
+    ) -> Response[str]:
+        """The before/after numbers of the countermeasures shown, as CSV."""
+        scope = CountermeasureScope.of(journey, since, until, site, stage)
+        items = await self._countermeasures(request, scope)
         header, rows = panel_exports.countermeasure_table(items)
         return _csv(header, rows, "slipguard-countermeasures.csv")
 

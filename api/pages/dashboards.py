@@ -23,7 +23,7 @@ from api.auth import principal_of, requires
 from core import clock
 from dashboards import services
 from dashboards.queries import Filters
-from dashboards.schemas import Dashboard, RankBy
+from dashboards.schemas import Dashboard, Measure, RankBy
 
 AnyRequest = Request[Any, Any, Any]
 # The directory of plotly.min.js as the installed plotly package ships it (served at
@@ -37,6 +37,11 @@ PANEL_TITLES = {
     "index": "Quality index",
     "trends": "Weekly trends",
     "breakdowns": "Breakdowns",
+}
+# The Pareto toggle's choices.
+MEASURE_TITLES: dict[Measure, str] = {
+    "count": "Number of slips",
+    "weighted": "Weighted by importance",
 }
 
 
@@ -82,12 +87,13 @@ class DashboardPages(Controller):
         site: str | None,
         stage: str | None,
         by: RankBy,
+        measure: Measure,
     ) -> Dashboard:
         tenant = principal_of(request).tenant
         tz = await services.organization_timezone(tenant)
         window = services.page_window(tz, since, until, clock.now())
         filters, _ = _filters(journey, site, stage)
-        return await services.dashboard(tenant, window, filters, by)
+        return await services.dashboard(tenant, window, filters, by, measure=measure)
 
     @get("/")
     async def page(
@@ -99,26 +105,35 @@ class DashboardPages(Controller):
         site: FromQuery[str | None] = None,
         stage: FromQuery[str | None] = None,
         by: FromQuery[RankBy] = "priority",
+        measure: FromQuery[Measure] = "count",
     ) -> Template:
-        """The dashboard page; its filters live in the URL."""
+        """The dashboard page; its filters (and the Pareto's measure) live in the URL."""
         principal = principal_of(request)
         tz = await services.organization_timezone(principal.tenant)
         today = clock.now().astimezone(tz).date()
         last = until or today
         first = since or services.default_first_day(last)
         _, clean = _filters(journey, site, stage)
-        query = urlencode(
-            {**clean, "since": first.isoformat(), "until": last.isoformat(), "by": by}
-        )
+        shown = {**clean, "since": first.isoformat(), "until": last.isoformat(), "by": by}
+        query = urlencode({**shown, "measure": measure})
+        # the Pareto toggle: this view with each measure
+        measures = {m: urlencode({**shown, "measure": m}) for m in MEASURE_TITLES}
         return Template(
             "dashboards.html",
             context={
                 "principal": principal,
                 "choices": await services.filter_choices(principal.tenant),
-                "filters": {**clean, "since": first, "until": last, "by": by},
+                "filters": {
+                    **clean,
+                    "since": first,
+                    "until": last,
+                    "by": by,
+                    "measure": measure,
+                },
                 "timezone": str(tz),
                 "query": query,
                 "panels": PANEL_TITLES,
+                "measures": [(m, MEASURE_TITLES[m], q) for m, q in measures.items()],
                 "style_guards": plotly_style_guards(),
             },
         )
@@ -133,10 +148,11 @@ class DashboardPages(Controller):
         site: FromQuery[str | None] = None,
         stage: FromQuery[str | None] = None,
         by: FromQuery[RankBy] = "priority",
+        measure: FromQuery[Measure] = "count",
         panel: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         """Every panel's rows and figures as JSON; with ``panel``, that panel's rows."""
-        d = await self._dashboard(request, journey, since, until, site, stage, by)
+        d = await self._dashboard(request, journey, since, until, site, stage, by, measure)
         return Response(
             services.page_payload(d) if panel is None else services.panel_json(d, panel),
             media_type="application/json",
@@ -154,9 +170,10 @@ class DashboardPages(Controller):
         site: FromQuery[str | None] = None,
         stage: FromQuery[str | None] = None,
         by: FromQuery[RankBy] = "priority",
+        measure: FromQuery[Measure] = "count",
     ) -> Response[str]:
         """One panel's plotted numbers as CSV."""
-        d = await self._dashboard(request, journey, since, until, site, stage, by)
+        d = await self._dashboard(request, journey, since, until, site, stage, by, measure)
         header, rows = services.table(d, panel)
         name = f"slipguard-{panel}-{d.since.date().isoformat()}-{d.until.date().isoformat()}.csv"
         return Response(

@@ -94,3 +94,61 @@ async def test_empty_dashboard_says_what_to_do(
         assert page.problems == [] and page.outside == [], page.problems
     finally:
         await context.close()
+
+
+async def _pareto(page: Any) -> tuple[str, list[float]]:
+    """The Pareto's bar-axis title as drawn, and the bars' plotted values."""
+    await page.wait_for_selector("#dashboards[data-ready=true]", timeout=30_000)
+    await page.wait_for_selector("#fig-pareto svg.main-svg", timeout=15_000)
+    title = await page.locator("#fig-pareto .g-ytitle text").text_content()
+    values = await page.evaluate("() => document.getElementById('fig-pareto').data[0].y")
+    return title or "", [float(v) for v in values]
+
+
+async def test_pareto_measure_toggle_keeps_to_the_url(
+    browser: Any, live_server: LiveServer, org: Org, artifacts: Path
+) -> None:
+    await dashboard_scene(org)
+    context, page = await open_dashboard(browser, live_server, org)
+    try:
+        title, counts = await _pareto(page)
+        assert title == "slips (count)" and len(counts) == SOURCES
+        # the ranking table's slips and importance, to check the weighted bars against
+        cells = await page.evaluate(
+            """() => [...document.querySelectorAll('#ranking-table tbody tr')]
+                 .map(tr => [Number(tr.cells[2].textContent), Number(tr.cells[5].textContent)])"""
+        )
+        assert sorted(counts, reverse=True) == counts == sorted((c for c, _ in cells), reverse=True)
+        toggle = page.get_by_role("navigation", name="Pareto bars by")
+        assert (
+            await toggle.get_by_role("link", name="Number of slips").get_attribute("aria-current")
+            == "true"
+        )
+        await toggle.get_by_role("link", name="Weighted by importance").click()
+        await page.wait_for_url("**/dashboards?*measure=weighted*")
+        title, weighted = await _pareto(page)
+        assert "weighted" in title and "importance" in title
+        assert weighted == sorted((c * i for c, i in cells), reverse=True)
+        assert weighted != counts
+        toggle = page.get_by_role("navigation", name="Pareto bars by")
+        assert (
+            await toggle.get_by_role("link", name="Weighted by importance").get_attribute(
+                "aria-current"
+            )
+            == "true"
+        )
+        await page.screenshot(path=str(artifacts / "dashboards-weighted.png"), full_page=True)
+        # the filter form keeps the measure
+        await page.select_option("select[name=journey]", "dash-dose")
+        await page.get_by_role("button", name="Show").click()
+        await page.wait_for_url("**/dashboards?journey=dash-dose*measure=weighted*")
+        title, narrowed = await _pareto(page)
+        assert "weighted" in title and 0 < len(narrowed) < SOURCES
+        # and back to counts
+        await page.get_by_role("link", name="Number of slips").click()
+        await page.wait_for_url("**measure=count*")
+        title, _ = await _pareto(page)
+        assert title == "slips (count)" and "journey=dash-dose" in page.url
+        assert page.problems == [] and page.outside == [], page.problems
+    finally:
+        await context.close()

@@ -4,12 +4,16 @@ under the page policy, with no console error and no request elsewhere."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from dashboards import countermeasures, services
+from dashboards.measure_schemas import CountermeasureIn
 from tests.browser.test_dashboards_page import open_dashboard
 from tests.conftest import LiveServer, Org
-from tests.integration.test_countermeasures import scene
+from tests.factories import log_slip
+from tests.integration.test_countermeasures import AFTER, BEFORE, scene
 from tests.integration.test_nudge_panels import outbox_scene
 
 
@@ -69,6 +73,72 @@ async def test_nudge_panels_draw(
         assert await page.locator("#standards-list li").count() == 2
         assert await page.locator("#empty-effectiveness").is_hidden()
         await page.screenshot(path=str(artifacts / "nudges.png"), full_page=True)
+        assert page.problems == [] and page.outside == [], page.problems
+    finally:
+        await context.close()
+
+
+async def test_countermeasure_filters_narrow_the_page(
+    browser: Any, live_server: LiveServer, org: Org, artifacts: Path
+) -> None:
+    day, starts_at = await scene(org)
+    for hours in (-3, 3):  # one north slip on each side of the start
+        at = starts_at + timedelta(hours=hours)
+        await log_slip(org, "dash-dose", "take-dose", at, "forgot", site="north")
+    tz = await services.organization_timezone(org.tenant)
+    for journey, behaviour, mode, strategy in (
+        ("dash-dose", "take-dose", "forgot", "reminder"),
+        ("dash-walkin", "sign-in", None, "signage"),
+    ):
+        body = CountermeasureIn(
+            journey=journey,
+            behaviour=behaviour,
+            failure_mode=mode,
+            strategy=strategy,  # type: ignore[arg-type]
+            start_date=day,
+        )
+        await countermeasures.create(org.tenant, body, tz)
+    context, page = await open_dashboard(browser, live_server, org)
+    try:
+
+        async def shown() -> tuple[list[str], int]:
+            await page.wait_for_selector("#panels-root[data-ready=true]", timeout=30_000)
+            rows = await page.locator("#countermeasures-table tbody tr").all_text_contents()
+            bars = await page.evaluate(
+                "() => (document.getElementById('fig-before_after').data || [])"
+                ".reduce((n, t) => n + t.y.length, 0)"
+            )
+            return [" ".join(r.split()) for r in rows], bars
+
+        await page.goto(live_server.url + "/dashboards/countermeasures")
+        rows, bars = await shown()
+        # the walk-in has no enrollments to rate by: only the dose's two bars are drawn
+        assert len(rows) == 2 and bars == 2
+        assert any(f"{BEFORE + 1} / {AFTER + 1}" in r for r in rows)
+        filters = page.get_by_role("form", name="Filters")
+        await filters.locator("select[name=journey]").select_option("dash-walkin")
+        await filters.get_by_role("button", name="Show").click()
+        await page.wait_for_url("**/dashboards/countermeasures?journey=dash-walkin*")
+        rows, bars = await shown()
+        assert len(rows) == 1 and "signage" in rows[0] and bars == 0
+        await filters.locator("select[name=journey]").select_option("dash-dose")
+        await filters.locator("input[name=site]").fill("north")
+        await filters.get_by_role("button", name="Show").click()
+        await page.wait_for_url("**/dashboards/countermeasures?journey=dash-dose*site=north*")
+        rows, bars = await shown()
+        assert len(rows) == 1 and "reminder" in rows[0] and "1 / 1" in rows[0] and bars == 2
+        assert await filters.locator("input[name=site]").input_value() == "north"
+        csv_link = page.get_by_role("link", name="CSV")
+        assert "journey=dash-dose" in (await csv_link.get_attribute("href") or "")
+        await page.screenshot(path=str(artifacts / "countermeasures-filtered.png"), full_page=True)
+        # a stage none of them is in: said so, with a way back to all of them
+        await filters.locator("input[name=site]").fill("")
+        await filters.locator("select[name=stage]").select_option("pre_encounter")
+        await filters.get_by_role("button", name="Show").click()
+        await page.wait_for_url("**stage=pre_encounter*")
+        rows, bars = await shown()
+        assert rows == [] and bars == 0
+        assert await page.get_by_text("No countermeasures match these filters.").is_visible()
         assert page.problems == [] and page.outside == [], page.problems
     finally:
         await context.close()

@@ -287,3 +287,104 @@ async def test_page_forms_json_csv_and_another_organisation(client: Any, org: Or
         assert r.status_code == 404
     finally:
         client.cookies.clear()
+
+
+async def test_page_filters_choose_countermeasures_and_narrow_their_slips(
+    client: Any, org: Org
+) -> None:
+    day, starts_at = await scene(org)
+    manager = org.auth("manager")
+    # two slips at the north site, one on each side of the start
+    for hours in (-3, 3):
+        at = starts_at + timedelta(hours=hours)
+        await log_slip(org, "dash-dose", "take-dose", at, "forgot", site="north")
+    dose = {"journey": "dash-dose", "behaviour": "take-dose", "failure_mode": "forgot"}
+    r = await client.post(
+        "/api/v1/countermeasures",
+        headers=manager,
+        json={**dose, "strategy": "reminder", "start_date": day.isoformat(), "owner": "Ana Lind"},
+    )
+    assert r.status_code == 201, r.text
+    walk_in = {"journey": "dash-walkin", "behaviour": "sign-in", "failure_mode": None}
+    old = day - timedelta(days=200)
+    r = await client.post(
+        "/api/v1/countermeasures",
+        headers=manager,
+        json={**walk_in, "strategy": "signage", "start_date": old.isoformat(), "owner": "Bo Berg"},
+    )
+    assert r.status_code == 201, r.text
+    ended = {"end_date": (old + timedelta(days=50)).isoformat()}
+    r = await client.post(
+        f"/api/v1/countermeasures/{r.json()['id']}/end", headers=manager, json=ended
+    )
+    assert r.status_code == 200, r.text
+
+    await login(client, org.users["manager"], org.password)
+    try:
+
+        async def shown(query: str) -> list[tuple[str, int | None, int | None]]:
+            data = (await client.get(f"/dashboards/countermeasures/data?{query}")).json()
+            exported = await client.get(f"/dashboards/countermeasures/export.csv?{query}")
+            csv_rows = list(csv.reader(io.StringIO(exported.text)))
+            assert len(csv_rows) - 1 == len(data["items"])
+            return [
+                (
+                    i["owner"],
+                    i["effect"]["before_count"] if i["effect"] else None,
+                    i["effect"]["after_count"] if i["effect"] else None,
+                )
+                for i in data["items"]
+            ]
+
+        assert await shown("") == [("Ana Lind", BEFORE + 1, AFTER + 1), ("Bo Berg", 0, 0)]
+        # journey and stage choose the countermeasures targeting them
+        assert await shown("journey=dash-dose") == [("Ana Lind", BEFORE + 1, AFTER + 1)]
+        assert await shown("journey=dash-walkin") == [("Bo Berg", 0, 0)]
+        # the form's blank fields (as a browser sends them) mean no filter
+        assert await shown("journey=dash-walkin&since=&until=&site=&stage=") == [("Bo Berg", 0, 0)]
+        assert await shown("stage=encounter") == [("Bo Berg", 0, 0)]
+        assert await shown("stage=post_encounter") == [("Ana Lind", BEFORE + 1, AFTER + 1)]
+        assert await shown("stage=pre_encounter") == []
+        # a site narrows the slips compared, not the steps they are divided by
+        assert await shown("site=north") == [("Ana Lind", 1, 1), ("Bo Berg", 0, 0)]
+        whole = (await client.get("/dashboards/countermeasures/data")).json()["items"][0]
+        north = (await client.get("/dashboards/countermeasures/data?site=north")).json()["items"][0]
+        assert north["effect"]["before_exposure"] == whole["effect"]["before_exposure"] > 0
+        # the period shows the countermeasures in force at some time in it
+        today = day + timedelta(days=5)
+        recent = f"since={(today - timedelta(days=10)).isoformat()}&until={today.isoformat()}"
+        assert await shown(recent) == [("Ana Lind", BEFORE + 1, AFTER + 1)]
+        first, last = old + timedelta(days=1), old + timedelta(days=9)
+        back_then = f"since={first.isoformat()}&until={last.isoformat()}"
+        assert await shown(back_then) == [("Bo Berg", 0, 0)]
+        # the page keeps its filters in the form and in its data, CSV and JSON links
+        page = await client.get("/dashboards/countermeasures?journey=dash-walkin&site=north")
+        assert page.status_code == 200
+        assert (
+            'data-source="/dashboards/countermeasures/data?journey=dash-walkin&amp;site=north"'
+            in page.text
+        )
+        assert "export.csv?journey=dash-walkin&amp;site=north" in page.text
+        assert 'value="north"' in page.text
+        assert "Bo Berg" in page.text and "Ana Lind" not in page.text
+        none = await client.get("/dashboards/countermeasures?stage=pre_encounter")
+        assert "No countermeasures match" in none.text
+        # bad filters are refused, naming the parameter
+        for query, field in (("since=yesterday", "since"), (f"since={today}&until={old}", "since")):
+            bad = await client.get(
+                f"/dashboards/countermeasures/data?{query}", headers={"accept": "application/json"}
+            )
+            assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field, bad.text
+    finally:
+        client.cookies.clear()
+
+
+async def test_nudge_page_says_site_and_stage_cannot_narrow_it(client: Any, org: Org) -> None:
+    await login(client, org.users["manager"], org.password)
+    try:
+        page = (await client.get("/dashboards/nudges")).text
+        assert "messages carry no site or stage" in page
+        assert 'name="site" placeholder="All sites" disabled' in page
+        assert '<select name="stage" disabled' in page
+    finally:
+        client.cookies.clear()

@@ -388,3 +388,67 @@ async def test_another_organisation_sees_none_of_it(client: Any, scene: Dashboar
         assert "No slips logged in this period" in page.text
     finally:
         client.cookies.clear()
+
+
+async def test_pareto_measure_and_matrix_owner_through_the_page(
+    client: Any, scene: DashboardScene
+) -> None:
+    org = scene.org
+    source = {"journey": "dash-dose", "behaviour": "take-dose", "failure_mode": "forgot"}
+    r = await client.put(
+        "/api/v1/rankings/owners", headers=org.auth("manager"), json={**source, "owner": "Lee"}
+    )
+    assert r.status_code == 200, r.text
+    await login(client, org.users["manager"], org.password)
+    try:
+        counted = (await client.get("/dashboards/data")).json()
+        weighted = (await client.get("/dashboards/data?measure=weighted")).json()
+        d = weighted["dashboard"]
+        assert counted["dashboard"]["pareto"]["measure"] == "count"
+        assert d["pareto"]["measure"] == "weighted"
+        # each bar is the source's importance x its slips, largest first
+        expected = sorted(
+            ((i["label"], i["importance"] * i["count"]) for i in d["ranking"]["items"]),
+            key=lambda lv: (-lv[1], lv[0]),
+        )
+        bars = [(b["label"], b["value"]) for b in d["pareto"]["bars"]]
+        assert bars == [(label, pytest.approx(v)) for label, v in expected]
+        assert len(bars) == len(d["ranking"]["items"]) >= 2
+        counts = [b["value"] for b in counted["dashboard"]["pareto"]["bars"]]
+        assert counts == sorted((i["count"] for i in d["ranking"]["items"]), reverse=True)
+        figure = weighted["figures"]["pareto"]
+        assert "weighted" in figure["layout"]["yaxis"]["title"]["text"]
+        assert "weighted" not in counted["figures"]["pareto"]["layout"]["yaxis"]["title"]["text"]
+        assert figure["data"][0]["y"] == [b["value"] for b in d["pareto"]["bars"]]
+        exported = _rows(
+            (await client.get("/dashboards/export.csv?panel=pareto&measure=weighted")).text
+        )
+        assert exported[0] == ["label", "weighted", "cumulative_percent", "vital"]
+        assert [float(r[1]) for r in exported[1:]] == figure["data"][0]["y"]
+        # the page keeps the measure in its links and marks the toggle
+        page = (await client.get("/dashboards?measure=weighted&journey=dash-dose")).text
+        assert "measure=weighted" in page and 'aria-current="true" class="on">Weighted' in page
+        assert 'name="measure" value="weighted"' in page
+        # the matrix names the owner in its rows, its CSV and its hover
+        points = {p["label"]: p for p in d["matrix"]["points"]}
+        assert points[FORGOT]["owner"] == "Lee" and points[CARD]["owner"] is None
+        matrix = _rows((await client.get("/dashboards/export.csv?panel=matrix")).text)
+        owner_at = matrix[0].index("owner")
+        assert {r[0]: r[owner_at] for r in matrix[1:]}[FORGOT] == "Lee"
+        hovers = [
+            custom[3]
+            for trace in weighted["figures"]["matrix"]["data"]
+            for custom in trace["customdata"]
+        ]
+        assert sorted(hovers) == sorted(["Lee"] + ["—"] * (len(points) - 1))
+        # a measure that is not one of the two is refused, naming the parameter
+        for path in ("/dashboards/data", "/dashboards/export.csv", "/dashboards"):
+            bad = await client.get(
+                f"{path}?measure=loudest", headers={"accept": "application/json"}
+            )
+            assert bad.status_code in (400, 422), path
+            problem = bad.json()
+            assert [e["field"] for e in problem["errors"]] == ["measure"], problem
+            assert "measure" in problem["detail"]
+    finally:
+        client.cookies.clear()

@@ -246,3 +246,69 @@ def test_labels_name_one_source_each() -> None:
     ]
     h = services.horrors(rows, current, journeys, Filters(), ZoneInfo("UTC"))
     assert [r.daily[0] for r in h.rows] == [3, 2, 1]
+
+
+# --- the Pareto's measure and the matrix's owner -----------------------------------------------
+
+DOSE, REFILL = (J, "dose", "forgot"), (J, "refill", None)
+
+
+def test_weighted_pareto_ranks_by_importance_times_slips() -> None:
+    # dose (importance 8): 3 slips = 24; refill (importance 5): 4 slips = 20. By count
+    # refill leads, weighted dose does.
+    rows = services.rank(facts({DOSE: 3, REFILL: 4}), facts({}), JOURNEYS, services.ap.DEFAULT)
+    counted, weighted = services.pareto(rows, "count"), services.pareto(rows, "weighted")
+    dose = "Take the dose · Forgot"
+    assert [(b.label, b.value) for b in counted.bars] == [("Refill", 4), (dose, 3)]
+    assert [(b.label, b.value) for b in weighted.bars] == [(dose, 24), ("Refill", 20)]
+    assert [b.cumulative_percent for b in weighted.bars] == pytest.approx([100 * 24 / 44, 100])
+    assert weighted.measure == "weighted" and counted.measure == "count"
+
+    fig = figures.pareto(weighted)
+    bar, line = fig.data
+    assert list(bar.y) == [24, 20] and list(line.y) == pytest.approx([100 * 24 / 44, 100])
+    assert "importance" in fig.layout.yaxis.title.text and "weighted" in fig.layout.yaxis.title.text
+    assert bar.name == fig.layout.yaxis.title.text
+    assert "harm" in fig.layout.title.text
+    plain = figures.pareto(counted)
+    assert plain.layout.yaxis.title.text == "slips (count)" and list(plain.data[0].y) == [4, 3]
+    assert tuple(plain.layout.yaxis2.range) == tuple(fig.layout.yaxis2.range) == (0, 100)
+
+
+def test_matrix_points_carry_the_owner_into_the_hover() -> None:
+    steps = {(J, "dose"): {0: 10}, (J, "refill"): {0: 10}}
+    rows = services.rank(
+        facts({DOSE: 3, REFILL: 4}, steps), facts({}), JOURNEYS, services.ap.DEFAULT,
+        owners={DOSE: "Desk lead"},
+    )  # fmt: skip
+    m = services.matrix(rows)
+    assert {p.label: p.owner for p in m.points} == {"Take the dose · Forgot": "Desk lead",
+                                                    "Refill": None}  # fmt: skip
+    fig = figures.matrix(m)
+    hovers = {
+        text: custom[3]
+        for trace in fig.data
+        for text, custom in zip(trace.text, trace.customdata, strict=True)
+    }
+    assert hovers == {"Take the dose · Forgot": "Desk lead", "Refill": "—"}
+    assert all("owner: %{customdata[3]}" in trace.hovertemplate for trace in fig.data)
+    header, table_rows = services.table(_dashboard_with(m), "matrix")
+    owner_at = header.index("owner")
+    assert sorted(r[owner_at] for r in table_rows) == ["", "Desk lead"]
+
+
+def _dashboard_with(m: Matrix) -> services.Dashboard:
+    """A dashboard holding only ``m`` (the other panels empty), for its CSV table."""
+    return services.Dashboard(
+        since=WINDOW.since,
+        until=WINDOW.until,
+        timezone="UTC",
+        total=0,
+        ranking=services.Ranking(since=WINDOW.since, until=WINDOW.until, by="priority", total=0,
+                                 items=[]),
+        pareto=Pareto(measure="count", bars=[]),
+        matrix=m,
+        horrors=Horrors(days=[], rows=[], weighted=[], exposures=[], index=[]),
+        trends=Trends(rows=[]),
+        breakdowns=Breakdowns(rows=[]),
+    )  # fmt: skip
