@@ -155,6 +155,17 @@ CUSTOM: dict[str, Any] = {
 }
 
 
+# The scene's sources (tests/factories.py): importance, slips per 100 exposures (21 due
+# doses, else 3 active enrollments, else none) and the share the system detected.
+SCENE: dict[str, tuple[int, float | None, float]] = {
+    FORGOT: (9, 100 * 6 / 21, 0.0),
+    RAN_OUT: (9, 100 * 2 / 21, 1.0),
+    DOSE_ANY: (9, 100 * 1 / 21, 0.0),
+    CARD: (4, 100 * 3 / 3, 0.0),
+    SIGN_IN: (3, None, 0.0),
+}
+
+
 def custom_ratings(importance: float, rate: float | None, system_share: float) -> tuple[int, ...]:
     """(S, O, D) and the letter under CUSTOM, written out as rules."""
     s = int(importance + 0.5)
@@ -182,10 +193,11 @@ async def test_a_saved_table_reclasses_the_ranking(client: Any, org: Org) -> Non
     assert saved.status_code == 200, saved.text
     body = await _get(client, org, **params)
     rows = {i["label"]: i for i in body["items"]}
-    # the scene's system-detected share: only the ran-out doses were found by the system
-    system_share = {FORGOT: 0.0, RAN_OUT: 1.0, DOSE_ANY: 0.0, CARD: 0.0, SIGN_IN: 0.0}
+    assert set(rows) == set(SCENE)
     for label, row in rows.items():
-        s, o, d, letter = custom_ratings(row["importance"], row["rate"], system_share[label])
+        importance, rate, system_share = SCENE[label]
+        assert row["rate"] == pytest.approx(rate)
+        s, o, d, letter = custom_ratings(importance, rate, system_share)
         assert (row["severity"], row["occurrence"], row["detection"]) == (s, o, d), label
         assert row["action_priority"] == "HML"[letter], label
         assert row["rpn"] == s * o * d
