@@ -59,27 +59,34 @@ def values(array: Any) -> list[Any]:
 
 
 def expected_marks(figure: dict[str, Any]) -> dict[str, int]:
-    """Bars and scatter markers a figure's JSON asks Plotly to draw (a missing value draws
-    nothing)."""
-    bars = points = 0
+    """Bars and scatter markers a figure's JSON asks Plotly to draw: a bar per value (a
+    missing one keeps its place, empty), of which those with a non-zero value are filled;
+    a marker per value present."""
+    bars = filled = points = 0
     for trace in figure.get("data", []):
         kind = trace.get("type", "scatter")
         if kind == "bar":
-            axis = "x" if trace.get("orientation") == "h" else "y"
-            bars += sum(v is not None for v in values(trace.get(axis)))
+            along = values(trace.get("x" if trace.get("orientation") == "h" else "y"))
+            bars += len(along)
+            filled += sum(v is not None and v != 0 for v in along)
         elif kind == "scatter":
             ys = values(trace.get("y"))
             mode = trace.get("mode") or ("lines+markers" if len(ys) < 20 else "lines")
             if "markers" in mode:
                 points += sum(v is not None for v in ys)
-    return {"bars": bars, "points": points}
+    return {"bars": bars, "filled": filled, "points": points}
 
 
 async def drawn_marks(page: Any, name: str) -> dict[str, int]:
-    """Bars and scatter markers Plotly drew in one figure's box."""
+    """Bars (and those with an area) and scatter markers Plotly drew in one figure's box."""
     box = f"#fig-{name}"
+    filled = await page.locator(f"{box} .barlayer .point path").evaluate_all(
+        "paths => paths.filter(p => { const b = p.getBBox(); return b.width > 0 && b.height > 0; })"
+        ".length"
+    )
     return {
         "bars": await page.locator(f"{box} .barlayer .point").count(),
+        "filled": filled,
         "points": await page.locator(f"{box} .scatterlayer .point").count(),
     }
 
@@ -151,7 +158,7 @@ async def test_demo_dashboard_pages_draw_what_their_json_holds(
             elif path == "/dashboards/countermeasures":
                 assert len(payload["items"]) == 1  # the demo's planning prompt
                 assert await page.locator("#countermeasures-table tbody tr").count() == 1
-                assert await drawn_marks(page, "before_after") == {"bars": 2, "points": 0}
+                assert (await drawn_marks(page, "before_after"))["bars"] == 2
             else:
                 await check_nudges_page(page, payload["panels"], drawn)
             name = path.strip("/").replace("/", "-")
