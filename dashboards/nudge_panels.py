@@ -40,10 +40,8 @@ DayCounts = dict[int, tuple[int, int]]  # day of the window → (met, total)
 class Standard:
     """A service standard: ``target`` percent of what ``measure`` counts must be met.
 
-    ``measure`` returns (met, total) per day of the window. Standards on other rows join
-    by adding one here; the staff-task one ("90% of staff tasks handled within 24 h")
-    needs only a measure counting, per day a task fell due, the tasks handled within
-    24 hours of their creation and all tasks.
+    ``measure`` returns (met, total) per day of the window. Two are built in
+    (:data:`STANDARDS`); standards on other rows join through :func:`register`.
     """
 
     key: str

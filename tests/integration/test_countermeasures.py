@@ -18,6 +18,7 @@ from core import clock
 from dashboards import services
 from journeys import services as journeys
 from journeys.enrollments import services as enrollments
+from journeys.tables import Step
 from tests.conftest import Org, make_org
 from tests.factories import DASH_DOSE, DASH_WALK_IN, customer, log_slip
 from tests.integration.test_dashboards import login
@@ -138,6 +139,34 @@ async def test_before_after_matches_the_exact_interval(client: Any, org: Org) ->
     r = await client.delete(f"/api/v1/countermeasures/{made['id']}", headers=manager)
     assert r.status_code == 204
     assert (await client.get("/api/v1/countermeasures", headers=manager)).json()["items"] == []
+
+
+async def test_exposure_counts_excused_steps_but_not_cancelled_ones(client: Any, org: Org) -> None:
+    """The before/after exposure counts due steps as the ranking does (docs/dashboards.md):
+    an excused step was asked of the customer, a cancelled one never was."""
+    day, starts_at = await scene(org)
+    due = await (
+        org.tenant.select(Step, Step.id)
+        .where((Step.due_at >= starts_at - timedelta(days=5)) & (Step.due_at < starts_at))
+        .order_by(Step.due_at)
+    )
+    assert len(due) >= 3
+    await org.tenant.update(Step, {Step.status: "excused"}).where(Step.id == due[0]["id"])
+    await org.tenant.update(Step, {Step.status: "cancelled"}).where(Step.id == due[1]["id"])
+    body = {
+        "journey": "dash-dose",
+        "behaviour": "take-dose",
+        "failure_mode": "forgot",
+        "strategy": "reminder",
+        "start_date": day.isoformat(),
+    }
+    r = await client.post("/api/v1/countermeasures", headers=org.auth("manager"), json=body)
+    assert r.status_code == 201, r.text
+    e = r.json()["effect"]
+    until = datetime.fromisoformat(e["after_until"])
+    e_before = CUSTOMERS * dose_times(starts_at - (until - starts_at), starts_at)
+    assert e["before_exposure"] == e_before - 1  # the cancelled one only
+    assert e["before_rate"] == pytest.approx(100 * BEFORE / (e_before - 1))
 
 
 async def test_single_event_and_zero_exposure(client: Any, org: Org) -> None:

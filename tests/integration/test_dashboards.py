@@ -12,6 +12,7 @@ import io
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 
 from dashboards import services
@@ -19,7 +20,7 @@ from dashboards.queries import Filters, Window
 from journeys import services as journeys
 from journeys.tables import Step
 from tests.conftest import Org, make_org
-from tests.factories import DASH_DOSE, DashboardScene, csrf_token, dashboard_scene
+from tests.factories import DASH_DOSE, DashboardScene, csrf_token, dashboard_scene, log_slip
 
 FORGOT = "Take the tablet · Forgot"
 RAN_OUT = "Take the tablet · ran-out"
@@ -367,27 +368,76 @@ async def test_managers_land_on_the_dashboards(client: Any, org: Org) -> None:
     client.cookies.clear()
 
 
-async def test_another_organisation_sees_none_of_it(client: Any, scene: DashboardScene) -> None:
-    other = await make_org("gamma")
-    await journeys.load_journey(other.tenant, DASH_DOSE)  # the same journey key, no slips
-    secrets = [FORGOT, CARD, SIGN_IN, "north", "Keep the box in sight."]
-    params = {"since": scene.window.since.isoformat(), "until": scene.window.until.isoformat()}
-    r = await client.get("/api/v1/rankings", headers=other.auth("manager"), params=params)
-    assert r.json()["total"] == 0 and r.json()["items"] == []
-    await login(client, other.users["manager"], other.password)
+OTHER_JOURNEY = """\
+key: gamma-plants
+title: Plant care
+behaviours:
+  - key: water
+    title: Water the ferns
+    stage: post_encounter
+    importance: 7
+    schedule: {once: start}
+    failure_modes:
+      - {key: flooded, title: Flooded the pot, guidance: Use the small can.}
+"""
+
+
+async def _views(client: Any, org: Org, params: dict[str, str]) -> tuple[Any, list[str]]:
+    """What a manager of ``org`` gets: the ranking API's body, and the texts of the page,
+    its JSON and every panel's CSV."""
+    r = await client.get("/api/v1/rankings", headers=org.auth("manager"), params=params)
+    assert r.status_code == 200, r.text
+    await login(client, org.users["manager"], org.password)
     try:
-        page = await client.get("/dashboards")
-        data = await client.get("/dashboards/data")
-        assert data.json()["dashboard"]["total"] == 0
-        texts = [page.text, data.text]
+        texts = [(await client.get("/dashboards")).text]
+        texts.append((await client.get("/dashboards/data")).text)
         for panel in services.PANELS:
             texts.append((await client.get(f"/dashboards/export.csv?panel={panel}")).text)
-        for text in texts:
-            for secret in secrets:
-                assert secret not in text
-        assert "No slips logged in this period" in page.text
     finally:
         client.cookies.clear()
+    return r.json(), texts
+
+
+async def test_another_organisation_sees_none_of_it(client: Any, scene: DashboardScene) -> None:
+    """Two organisations with slips of their own, one journey key in common: each sees its
+    own numbers only, in the API, the page, its JSON and its CSV."""
+    other = await make_org("gamma")
+    await journeys.load_journey(other.tenant, DASH_DOSE)  # the same journey key
+    await journeys.load_journey(other.tenant, OTHER_JOURNEY)
+    at = scene.window.until - timedelta(hours=5)
+    for _ in range(4):
+        await log_slip(other, "gamma-plants", "water", at, "flooded", site="greenhouse")
+    for _ in range(7):  # more forgotten doses than the scene's six
+        await log_slip(other, "dash-dose", "take-dose", at, "forgot", site="greenhouse")
+    params = {"since": scene.window.since.isoformat(), "until": scene.window.until.isoformat()}
+
+    mine, my_texts = await _views(client, scene.org, params)
+    theirs, their_texts = await _views(client, other, params)
+    assert mine["total"] == TOTAL
+    assert {i["label"]: i["count"] for i in mine["items"]} == COUNTS
+    assert theirs["total"] == 11
+    assert {i["label"]: i["count"] for i in theirs["items"]} == {
+        "Water the ferns · Flooded the pot": 4,
+        FORGOT: 7,
+    }
+    only_theirs = ["Water the ferns", "Flooded the pot", "greenhouse", "Use the small can."]
+    only_mine = [CARD, SIGN_IN, RAN_OUT, "north"]
+    for text in my_texts:
+        for secret in only_theirs:
+            assert secret not in text
+    for text in their_texts:
+        for secret in only_mine:
+            assert secret not in text
+    # the source both share is counted apart: six forgotten doses here, seven there
+    my_data = msgspec.json.decode(my_texts[1])["dashboard"]
+    their_data = msgspec.json.decode(their_texts[1])["dashboard"]
+    pareto = {b["label"]: b["value"] for b in my_data["pareto"]["bars"]}
+    assert pareto[FORGOT] >= 6 and their_data["total"] == 11
+    their_pareto = {b["label"]: b["value"] for b in their_data["pareto"]["bars"]}
+    assert their_pareto == {FORGOT: 7, "Water the ferns · Flooded the pot": 4}
+    their_sites = _rows(their_texts[2 + services.PANELS.index("breakdowns")])
+    greenhouse = next(row for row in their_sites if row[1] == "greenhouse")
+    assert greenhouse[:3] == ["site", "greenhouse", "11"]
 
 
 async def test_pareto_measure_and_matrix_owner_through_the_page(

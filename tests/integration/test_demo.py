@@ -4,6 +4,7 @@ fresh SQLite data directory, and a small one through the function on the test da
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sqlite3
 from collections.abc import Iterator
@@ -176,3 +177,74 @@ async def test_the_demo_manager_lands_on_the_dashboards(client: Any) -> None:
     assert r.status_code == 303 and r.headers["location"] == "/dashboards"
     assert (await client.get("/dashboards")).status_code == 200
     client.cookies.clear()
+
+
+def _fresh_env(home: Path) -> dict[str, str]:
+    return dict(
+        os.environ,
+        SLIPGUARD_DATA_DIR=str(home),
+        SLIPGUARD_DATABASE_URL=f"sqlite:///{home}/demo.db",
+    )
+
+
+def test_the_command_prints_every_login_and_names_its_phases(tmp_path: Path) -> None:
+    """Piped, the command names each phase (no bar drawn) and prints all three logins on
+    stderr; stdout stays empty for scripts."""
+    done = run("demo", "--customers", "20", env=_fresh_env(tmp_path), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    password = next(line for line in lines if line.startswith("password (all three): "))
+    assert len(password.removeprefix("password (all three): ")) >= 12
+    for login in (
+        "manager: manager@demo.example",
+        "staff: staff@demo.example",
+        "admin: admin@demo.example",
+    ):
+        assert any(line.startswith(login) for line in lines), login
+    assert "staff: staff@demo.example (phone page: /staff)" in lines
+    # the phases, in order, before the summary
+    phases = [lines.index("simulating customers"), lines.index("writing rows")]
+    assert phases == sorted(phases) and phases[1] < next(
+        i for i, line in enumerate(lines) if line.startswith("demo data: ")
+    )
+    saved = (tmp_path / "demo-login.txt").read_text()
+    assert "staff: staff@demo.example" in saved and password in saved
+
+
+def test_on_a_terminal_a_progress_bar_runs_to_the_end(tmp_path: Path) -> None:
+    """With stderr on a terminal, each phase draws a bar that advances to 100%."""
+    import pty
+    import subprocess
+
+    from tests.conftest import slipguard_bin
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [slipguard_bin(), "demo", "--customers", "20"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env=_fresh_env(tmp_path),
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closes when the command exits
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0
+    shown = b"".join(chunks).decode(errors="replace")
+    for label in ("simulating customers", "writing rows"):
+        frames = re.findall(label + r"\s+\[([#-]+)\]\s+(\d+)%", shown)
+        assert frames, label
+        percents = [int(p) for _, p in frames]
+        assert percents[-1] == 100 and len(set(percents)) > 1, label
+        assert percents == sorted(percents), label
+        assert all(len(bar) == len(frames[0][0]) for bar, _ in frames)
+    assert "staff: staff@demo.example" in shown
