@@ -35,7 +35,7 @@ from uuid import UUID
 
 from coaching.scheduler import register
 from core import clock
-from core.db import engine, run_sql, write_transaction
+from core.db import run_sql, write_transaction
 from core.isolation import Quarantine
 from core.tables import Organization
 from core.tenancy import Tenant
@@ -62,13 +62,9 @@ FOLD_EVERY = 60.0
 CHUNK_DAYS = 31
 ANALYZE_AFTER = 100  # days recounted in one fold after which the rollups are analysed
 NEVER = clock.EARLIEST  # the watermark of an organisation never folded
-WORK_MEM = "64MB"  # PostgreSQL, for the distinct-customer count only
-# SQLite: windows at least this long count distinct customers in source order (the whole
-# organisation's index, no sort) rather than in time order (the window's rows, then two
-# temporary B-trees). Measured on two years of 1,000,000 slips, the two cross near 90
-# days (30 days: 99 against 294 ms; 365: 1,391 against 454). A site or stage filter needs
-# the table row anyway, and time order wins for every window.
-IN_SOURCE_ORDER = timedelta(days=90)
+# Distinct customers are counted in this many statements side by side (by source): a year
+# of slips is the one long read of a ranking, and a database uses a core per statement.
+CUSTOMER_SHARES = 2
 STATUSES = ", ".join(f"'{s}'" for s in EXPOSED_STATUSES)
 
 BAD_ORGANIZATIONS: Quarantine[UUID] = Quarantine("fold day rollups", "organisation")
@@ -372,34 +368,72 @@ async def _slip_totals(
     }
 
 
-async def _customers(org_id: UUID, window: Window, filters: Filters) -> dict[SourceKey, int]:
-    """Distinct identified customers per source: from raw rows, since they do not add up
-    across days. Written as ``count(DISTINCT)`` per source so that a long window reads
-    the partial index ``slip_source_customer`` in (source, customer) order, each source's
-    customers arriving sorted; a short one reads ``slip_org_occurred`` and sorts its few
-    rows. PostgreSQL's planner chooses well; SQLite's does not know the window's share of
-    the rows and is told (:data:`IN_SOURCE_ORDER`)."""
-    extra, extra_args = _slip_filters("s", filters, org_id)
-    hint = ""
-    if not is_postgres():
-        long = window.until - window.since >= IN_SOURCE_ORDER
-        by_source = long and filters.site is None and filters.stage is None
-        hint = f" INDEXED BY {'slip_source_customer' if by_source else 'slip_org_occurred'}"
-    sql = (
-        "SELECT s.journey AS journey_id, s.behaviour AS behaviour, s.failure_mode AS mode,"
-        f" count(DISTINCT s.customer) AS n FROM slip s{hint}"
-        " WHERE s.organization = {} AND s.voided_at IS NULL AND s.customer IS NOT NULL"
-        f" AND s.occurred_at >= {{}} AND s.occurred_at < {{}}{extra} GROUP BY 1, 2, 3"
+def _source_rows(keys: list[SourceKey]) -> tuple[str, list[Any]]:
+    """The sources as a ``FROM`` item named ``src`` with columns ``journey_id``,
+    ``behaviour`` and ``mode``, with its arguments (PostgreSQL is told the journey is a
+    UUID; SQLite names a ``VALUES`` list's columns ``column1``...)."""
+    args = [v for key in keys for v in key]
+    if is_postgres():
+        rows = ", ".join("(CAST({} AS uuid), {}, {})" for _ in keys)
+        return f"(VALUES {rows}) AS src (journey_id, behaviour, mode)", args
+    rows = ", ".join("({}, {}, {})" for _ in keys)
+    return (
+        "(SELECT column1 AS journey_id, column2 AS behaviour, column3 AS mode"
+        f" FROM (VALUES {rows})) src",
+        args,
     )
-    args = [org_id, window.since, window.until, *extra_args]
-    if not is_postgres():
-        rows = await run_sql(sql, *args)
-    else:
-        # A short window's pairs are sorted in memory; past the default 4 MB a sort or
-        # hash spills to disk and takes several times as long.
-        async with engine().transaction():
-            await run_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
-            rows = await run_sql(sql, *args)
+
+
+def _shares(totals: dict[SourceKey, SourceTotals]) -> list[list[SourceKey]]:
+    """The sources in :data:`CUSTOMER_SHARES` lists of about equal slips (largest first,
+    each to the lightest list), counted side by side on their own connections."""
+    shares: list[list[SourceKey]] = [[] for _ in range(CUSTOMER_SHARES)]
+    load = [0] * CUSTOMER_SHARES
+    for key, t in sorted(totals.items(), key=lambda kt: -kt[1].count):
+        lightest = load.index(min(load))
+        shares[lightest].append(key)
+        load[lightest] += t.count
+    return [share for share in shares if share]
+
+
+async def _customers(
+    org_id: UUID, window: Window, filters: Filters, keys: list[SourceKey]
+) -> dict[SourceKey, int]:
+    """Distinct identified customers of each of ``keys`` (sources with slips in the
+    window): from raw rows, since they do not add up across days. Counted source by
+    source, each a range of the partial index ``slip_source_time`` (organisation, journey,
+    behaviour, failure mode, time, customer), so only the window's slips of that source
+    are read, from the index alone, and each source's customers are de-duplicated on
+    their own (a few thousand at a time) rather than every (source, customer) pair of the
+    window in one hash or sort."""
+    extra = ""
+    extra_args: list[Any] = []
+    for column, value in (("site", filters.site), ("stage", filters.stage)):
+        if value is not None:
+            extra += f" AND s.{column} = {{}}"
+            extra_args.append(value)
+    parts: list[str] = []
+    args: list[Any] = []
+    for with_mode in (True, False):  # an index range needs "= mode" or "IS NULL"
+        chosen = [k for k in keys if (k[2] is not None) == with_mode]
+        if not chosen:
+            continue
+        sources, source_args = _source_rows(chosen)
+        mode = "s.failure_mode = src.mode" if with_mode else "s.failure_mode IS NULL"
+        parts.append(
+            "SELECT src.journey_id AS journey_id, src.behaviour AS behaviour, src.mode AS mode,"
+            " (SELECT count(*) FROM (SELECT DISTINCT s.customer FROM slip s"
+            " WHERE s.organization = {} AND s.journey = src.journey_id"
+            f" AND s.behaviour = src.behaviour AND {mode}"
+            " AND s.voided_at IS NULL AND s.customer IS NOT NULL"
+            f" AND s.occurred_at >= {{}} AND s.occurred_at < {{}}{extra}) d) AS n"
+            f" FROM {sources}"
+        )
+        # placeholders in the order they are written: the subquery's, then the sources'
+        args += [org_id, window.since, window.until, *extra_args, *source_args]
+    if not parts:
+        return {}
+    rows = await run_sql(" UNION ALL ".join(parts), *args)
     return {(_uuid(r["journey_id"]), r["behaviour"], r["mode"]): int(r["n"]) for r in rows}
 
 
@@ -481,18 +515,22 @@ async def ranking_facts(
     slip_folded, slip_raw = split(window, slip_changed)
     step_folded, step_raw = split(window, step_changed)
 
-    async def no_customers() -> dict[SourceKey, int]:
-        return {}
+    async def slips() -> dict[SourceKey, SourceTotals]:
+        totals = await _slip_totals(org_id, slip_folded, slip_raw, filters)
+        if customers and totals:
+            parts = await asyncio.gather(
+                *(_customers(org_id, window, filters, keys) for keys in _shares(totals))
+            )
+            for part in parts:
+                for key, n in part.items():
+                    totals[key].customers = n
+        return totals
 
-    totals, distinct, step_totals, active = await asyncio.gather(
-        _slip_totals(org_id, slip_folded, slip_raw, filters),
-        _customers(org_id, window, filters) if customers else no_customers(),
+    totals, step_totals, active = await asyncio.gather(
+        slips(),
         _step_totals(org_id, step_folded, step_raw, filters),
         active_enrollments(tenant, window),
     )
-    for key, n in distinct.items():
-        if key in totals:
-            totals[key].customers = n
     steps: dict[BehaviourKey, dict[int, int]] = defaultdict(dict)
     for behaviour, n in step_totals.items():
         steps[behaviour][0] = n

@@ -14,8 +14,8 @@ class Slip(Table):
 
     # Indexes beside the columns' (slips.piccolo_migrations): (organization, occurred_at) for
     # every windowed read, which also serves the organisation alone, and the partial
-    # (organization, journey, behaviour, failure_mode, customer, occurred_at) that lets a
-    # long window count distinct customers per error source in index order.
+    # (organization, journey, behaviour, failure_mode, occurred_at, customer) from which
+    # the ranking counts each error source's distinct customers in a window.
     id = UUID(primary_key=True)
     organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
     journey = ForeignKey(references=Journey, null=False, on_delete=OnDelete.cascade)
