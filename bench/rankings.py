@@ -495,7 +495,8 @@ def time_duckdb(con: Any, days: int, now: datetime, runs: int) -> Timing:
 
 def plan_statements(org: Any, since: datetime, until: datetime, postgres: bool) -> list[str]:
     """The endpoint's main statements for a window after a fold, with literal values:
-    distinct customers (raw), slips per source and due steps per behaviour (rollups)."""
+    distinct customers per source (raw, one index range each), slips per source and due
+    steps per behaviour (rollups)."""
     from dashboards.rollups import day_of
 
     def t(d: datetime) -> str:
@@ -503,12 +504,17 @@ def plan_statements(org: Any, since: datetime, until: datetime, postgres: bool) 
 
     o = f"'{org}'"
     first, last = day_of(since) + 1, day_of(until)
+    # The endpoint lists the sources it found in the window as VALUES; here the rollups'
+    # sources with a failure mode stand in (those without one are a second, like part).
     return [
-        "SELECT journey_id, behaviour, mode, count(*) FROM (SELECT DISTINCT s.journey AS"
-        " journey_id, s.behaviour AS behaviour, s.failure_mode AS mode, s.customer AS customer"
-        f" FROM slip s WHERE s.organization = {o} AND s.voided_at IS NULL"
+        "SELECT src.journey, src.behaviour, src.failure_mode, (SELECT count(*) FROM"
+        " (SELECT DISTINCT s.customer FROM slip s WHERE s.organization = "
+        f"{o} AND s.journey = src.journey AND s.behaviour = src.behaviour"
+        " AND s.failure_mode = src.failure_mode AND s.voided_at IS NULL"
         f" AND s.customer IS NOT NULL AND s.occurred_at >= {t(since)}"
-        f" AND s.occurred_at < {t(until)}) d GROUP BY 1, 2, 3",
+        f" AND s.occurred_at < {t(until)}) d) FROM (SELECT DISTINCT journey, behaviour,"
+        f" failure_mode FROM slip_day_rollup WHERE organization = {o}"
+        " AND failure_mode IS NOT NULL) src",
         "SELECT journey, behaviour, failure_mode, sum(slips), sum(severity_sum), sum(detected)"
         f" FROM slip_day_rollup WHERE organization = {o} AND day >= {first} AND day < {last}"
         " GROUP BY 1, 2, 3",
