@@ -15,6 +15,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Response, Template
 
@@ -107,6 +108,20 @@ def _csv(header: list[str], rows: list[list[Any]], name: str) -> Response[str]:
     )
 
 
+def _scope(
+    journey: FromQuery[str | None] = None,
+    since: FromQuery[str | None] = None,
+    until: FromQuery[str | None] = None,
+    site: FromQuery[str | None] = None,
+    stage: FromQuery[str | None] = None,
+) -> CountermeasureScope:
+    """The countermeasures routes' filters, read once from the query string for each."""
+    return CountermeasureScope.of(journey, since, until, site, stage)
+
+
+SCOPE = {"chosen": Provide(_scope, sync_to_thread=False)}
+
+
 class PanelPages(Controller):
     """``/dashboards/countermeasures``, ``/dashboards/owners`` and ``/dashboards/nudges``."""
 
@@ -158,53 +173,38 @@ class PanelPages(Controller):
             status_code=status,
         )
 
-    @get("/countermeasures")
+    @get("/countermeasures", dependencies=SCOPE)
     async def countermeasure_page(
         self,
         request: AnyRequest,
-        journey: FromQuery[str | None] = None,
-        since: FromQuery[str | None] = None,
-        until: FromQuery[str | None] = None,
-        site: FromQuery[str | None] = None,
-        stage: FromQuery[str | None] = None,
+        chosen: CountermeasureScope,
     ) -> Template:
         """Countermeasures with their before/after comparison, and the managers' forms;
         the filters live in the URL."""
-        scope = CountermeasureScope.of(journey, since, until, site, stage)
-        return await self._countermeasure_page(request, scope=scope)
+        return await self._countermeasure_page(request, scope=chosen)
 
-    @get("/countermeasures/data")
+    @get("/countermeasures/data", dependencies=SCOPE)
     async def countermeasure_data(
         self,
         request: AnyRequest,
-        journey: FromQuery[str | None] = None,
-        since: FromQuery[str | None] = None,
-        until: FromQuery[str | None] = None,
-        site: FromQuery[str | None] = None,
-        stage: FromQuery[str | None] = None,
+        chosen: CountermeasureScope,
     ) -> Response[bytes]:
         """The countermeasures and the before/after figure, as JSON."""
-        scope = CountermeasureScope.of(journey, since, until, site, stage)
-        items = await self._countermeasures(request, scope)
+        items = await self._countermeasures(request, chosen)
         return Response(
             panel_exports.countermeasure_payload(items),
             media_type="application/json",
             headers=NO_STORE,
         )
 
-    @get("/countermeasures/export.csv")
+    @get("/countermeasures/export.csv", dependencies=SCOPE)
     async def countermeasure_csv(
         self,
         request: AnyRequest,
-        journey: FromQuery[str | None] = None,
-        since: FromQuery[str | None] = None,
-        until: FromQuery[str | None] = None,
-        site: FromQuery[str | None] = None,
-        stage: FromQuery[str | None] = None,
+        chosen: CountermeasureScope,
     ) -> Response[str]:
         """The before/after numbers of the countermeasures shown, as CSV."""
-        scope = CountermeasureScope.of(journey, since, until, site, stage)
-        items = await self._countermeasures(request, scope)
+        items = await self._countermeasures(request, chosen)
         header, rows = panel_exports.countermeasure_table(items)
         return _csv(header, rows, "slipguard-countermeasures.csv")
 
