@@ -15,7 +15,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Response, Template
 
@@ -177,7 +177,7 @@ class PanelPages(Controller):
     async def countermeasure_page(
         self,
         request: AnyRequest,
-        chosen: CountermeasureScope,
+        chosen: NamedDependency[CountermeasureScope],
     ) -> Template:
         """Countermeasures with their before/after comparison, and the managers' forms;
         the filters live in the URL."""
@@ -187,7 +187,7 @@ class PanelPages(Controller):
     async def countermeasure_data(
         self,
         request: AnyRequest,
-        chosen: CountermeasureScope,
+        chosen: NamedDependency[CountermeasureScope],
     ) -> Response[bytes]:
         """The countermeasures and the before/after figure, as JSON."""
         items = await self._countermeasures(request, chosen)
@@ -201,7 +201,7 @@ class PanelPages(Controller):
     async def countermeasure_csv(
         self,
         request: AnyRequest,
-        chosen: CountermeasureScope,
+        chosen: NamedDependency[CountermeasureScope],
     ) -> Response[str]:
         """The before/after numbers of the countermeasures shown, as CSV."""
         items = await self._countermeasures(request, chosen)
