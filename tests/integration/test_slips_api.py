@@ -13,7 +13,7 @@ import pytest
 
 from journeys import services as journeys
 from journeys.enrollments import services as enrollments
-from journeys.tables import Customer
+from journeys.tables import Customer, Step
 from slips import catalogue, missed, sources
 from slips.tables import Slip
 from tests.conftest import Org
@@ -283,7 +283,8 @@ async def test_missed_steps_become_system_slips_exactly_once(meds: Org) -> None:
     await customer.save()
     start = (datetime.now(UTC) - timedelta(days=3)).isoformat()
     await enrollments.enroll(meds.tenant, customer.id, MEDS, {"start": start}, backfill=True)
-    newly_missed = await missed.detect_missed(organization=meds.id)
+    first_run = datetime.now(UTC)
+    newly_missed = await missed.detect_missed(first_run, organization=meds.id)
     again = await missed.detect_missed(organization=meds.id)
     assert len(newly_missed) >= 2 and again == []
     system = await Slip.objects().where((Slip.organization == meds.id) & (Slip.source == "system"))
@@ -291,10 +292,16 @@ async def test_missed_steps_become_system_slips_exactly_once(meds: Org) -> None:
     assert {s.behaviour for s in system} == {"take-dose"} and all(
         s.customer == customer.id for s in system
     )
-    # A later run, and a rival scheduler at the same time, find nothing more to record.
-    later = datetime.now(UTC) + timedelta(hours=1)
+    # A later run records none of those again: only steps whose grace ended after the
+    # first run (at some hours of the day a dose's grace ends within the hour).
+    later = first_run + timedelta(hours=1)
+    found_later = await missed.detect_missed(later, organization=meds.id)
+    assert not set(found_later) & set(newly_missed)
+    if found_later:
+        ends = await Step.select(Step.grace_until).where(Step.id.is_in(found_later))
+        assert all(first_run < row["grace_until"] <= later for row in ends), ends
     assert await missed.detect_missed(later, organization=meds.id) == []
-    assert await Slip.count().where(Slip.organization == meds.id) == len(system)
+    assert await Slip.count().where(Slip.organization == meds.id) == len(system) + len(found_later)
 
 
 async def test_customer_reports_map_reasons_to_failure_modes(meds: Org) -> None:
