@@ -28,7 +28,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -406,12 +406,8 @@ async def _customers(
     are read, from the index alone, and each source's customers are de-duplicated on
     their own (a few thousand at a time) rather than every (source, customer) pair of the
     window in one hash or sort."""
-    extra = ""
-    extra_args: list[Any] = []
-    for column, value in (("site", filters.site), ("stage", filters.stage)):
-        if value is not None:
-            extra += f" AND s.{column} = {{}}"
-            extra_args.append(value)
+    # the journey is pinned by each source already; site and stage still narrow
+    extra, extra_args = _slip_filters("s", replace(filters, journey=None), org_id)
     parts: list[str] = []
     args: list[Any] = []
     for with_mode in (True, False):  # an index range needs "= mode" or "IS NULL"
