@@ -55,6 +55,9 @@ if _shift:
 
     _now = datetime.datetime.now(datetime.UTC)
     time_machine.travel(_now + datetime.timedelta(seconds=float(_shift)), tick=True).start()
+    # time-machine's clock starts ticking at the first reading, not at start(): read it now,
+    # or this process lags the test process by however long its imports take.
+    datetime.datetime.now()
 """
 
 
@@ -81,6 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # servers and subprocesses keep the real one.
         traveller = time_machine.travel(datetime.now(UTC) + shift, tick=True)
         traveller.start()
+        datetime.now()  # start the moved clock ticking now (see CLOCK_HOOK)
         _state["clock"] = (shift, traveller)
         # Commands and servers the tests start move their clocks by the same amount.
         hook = tmp / "clock"

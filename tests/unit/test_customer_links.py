@@ -106,6 +106,24 @@ def test_a_link_expires_after_its_days_and_still_says_whose_it_was() -> None:
     assert expired.value.customer == who
 
 
+def test_a_reader_whose_clock_is_a_little_behind_the_signer_still_opens_the_link() -> None:
+    """The worker signs and the web server reads, often on two hosts: a link "from the
+    future" by a few seconds (or minutes) of clock skew is genuine; by hours it is not."""
+    s = settings_with(NEW_KEY)
+    who = uuid.uuid4()
+    made = datetime.now(UTC)
+    with time_machine.travel(made, tick=False):
+        token = links.make_token(s, who)
+    for behind in (timedelta(seconds=1), timedelta(seconds=30), links.CLOCK_SKEW):
+        with time_machine.travel(made - behind, tick=False):
+            assert links.read_token(s, token) == who, behind
+    with (
+        time_machine.travel(made - links.CLOCK_SKEW - timedelta(seconds=2), tick=False),
+        pytest.raises(LinkInvalid),
+    ):
+        links.read_token(s, token)
+
+
 def test_after_a_key_rotation_old_links_work_only_while_the_previous_key_is_kept() -> None:
     who = uuid.uuid4()
     before = links.make_token(settings_with(OLD_KEY), who)
