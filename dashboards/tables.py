@@ -87,6 +87,34 @@ class StepDayRollup(Table):
     steps = Integer()
 
 
+class SlipBlockRollup(Table):
+    """:class:`SlipDayRollup` summed over blocks of ``dashboards.rollups.BLOCK_DAYS`` days
+    (``day`` is the block's first day), so a long window sums a few rows per source per
+    block instead of one per day. Rewritten by the fold job in the same transaction as any
+    day rollup of the block, so it always equals the sum of its days."""
+
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
+    day = Integer()
+    journey = ForeignKey(references=Journey, null=False, on_delete=OnDelete.cascade)
+    behaviour = Varchar(length=64)
+    failure_mode = Varchar(length=64, null=True, default=None)
+    stage = Varchar(length=32)
+    site = Varchar(length=100, null=True, default=None)
+    slips = Integer()
+    severity_sum = Integer()
+    detected = Integer()
+
+
+class StepBlockRollup(Table):
+    """:class:`StepDayRollup` summed over blocks of days, as :class:`SlipBlockRollup`."""
+
+    organization = ForeignKey(references=Organization, null=False, on_delete=OnDelete.cascade)
+    day = Integer()
+    journey = ForeignKey(references=Journey, null=False, on_delete=OnDelete.cascade)
+    behaviour = Varchar(length=64)
+    steps = Integer()
+
+
 class RollupWatermark(Table):
     """When the fold job last started for an organisation: every change stamped earlier
     (less ``dashboards.rollups.LAG``) is in the day rollups."""

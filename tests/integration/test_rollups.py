@@ -111,6 +111,32 @@ async def assert_rollups_exact(org: Org) -> None:
         org.id,
     )
     assert _rows(rolled) == _rows(steps)
+    # each block rollup row is the raw aggregate of its block's days
+    blocked = await run_sql(
+        "SELECT day, journey, behaviour, failure_mode, stage, site, slips AS n,"
+        " severity_sum AS sev FROM slip_block_rollup WHERE organization = {}",
+        org.id,
+    )
+    assert _rows(blocked) == _by_block(slips)
+    blocked = await run_sql(
+        "SELECT day, journey, behaviour, steps AS n FROM step_block_rollup WHERE organization = {}",
+        org.id,
+    )
+    assert _rows(blocked) == _by_block(steps)
+
+
+def _by_block(day_rows: list[Any]) -> Counter[tuple[Any, ...]]:
+    """Raw per-day rows (day, keys..., counts...) summed per block of days, the block
+    named by its first day; the last ``counts`` columns are summed."""
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    for r in day_rows:
+        day, *rest = dict(r).values()
+        counted = 2 if len(rest) > 4 else 1  # slips: count and severity; steps: count
+        key = (day - day % rollups.BLOCK_DAYS, *rest[:-counted])
+        got = sums.setdefault(key, [0] * counted)
+        for i, v in enumerate(rest[-counted:]):
+            got[i] += int(v)
+    return Counter(tuple(str(v) for v in (*k, *v)) for k, v in sums.items())
 
 
 def _rows(rows: list[Any]) -> Counter[tuple[Any, ...]]:
@@ -153,6 +179,47 @@ async def test_reads_take_whole_days_from_rollups(org: Org) -> None:
             rollups.day_of(scene.window.until) - 3,
         )
     )
+
+
+async def test_reads_take_whole_blocks_from_block_rollups(org: Org) -> None:
+    """In a long window, whole blocks of days are read from the block rollups: a block row
+    changed behind the job's back shows in the facts; a day row of that block does not."""
+    await dashboard_scene(org)
+    now = clock.now()
+    window = Window(now - timedelta(days=90), now)
+    whole, _ = rollups.blocks(rollups.split(window, set())[0])
+    block = whole[-1][1] - rollups.BLOCK_DAYS  # the last whole block before today
+    await log_slip(org, "dash-dose", "take-dose", rollups.start_of(block + 8), "forgot")
+    await rollups.fold_organization(org.id)
+
+    async def counted() -> tuple[int, int]:
+        facts = await rollups.ranking_facts(org.tenant, window, Filters())
+        slips = sum(t.count for t in facts.totals.values())
+        return slips, sum(n for per_day in facts.steps.values() for n in per_day.values())
+
+    before = await counted()
+    for table in ("slip_day_rollup", "step_day_rollup"):
+        column = "slips" if table.startswith("slip") else "steps"
+        await run_sql(
+            f"UPDATE {table} SET {column} = {column} + 100 WHERE organization = {{}}"
+            " AND day >= {} AND day < {}",
+            org.id, block, block + rollups.BLOCK_DAYS,
+        )  # fmt: skip
+    assert await counted() == before
+    rows = []
+    for table in ("slip_block_rollup", "step_block_rollup"):
+        column = "slips" if table.startswith("slip") else "steps"
+        await run_sql(
+            f"UPDATE {table} SET {column} = {column} + 100 WHERE organization = {{}}"
+            " AND day = {}",
+            org.id, block,
+        )  # fmt: skip
+        rows.append(
+            len(await run_sql(f"SELECT id FROM {table} WHERE organization = {{}} AND day = {{}}",
+                              org.id, block))
+        )  # fmt: skip
+    assert rows[0] >= 1 and rows[1] >= 1
+    assert await counted() == (before[0] + 100 * rows[0], before[1] + 100 * rows[1])
 
 
 async def test_changes_after_a_fold_are_read_raw_then_folded(org: Org) -> None:
@@ -233,6 +300,23 @@ def test_split_covers_the_window_once() -> None:
         assert spans[0][0] == since and spans[-1][1] == until
         assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
         assert not changed & {d for a, b in folded for d in range(a, b)}
+
+
+@given(runs=st.lists(st.tuples(st.integers(-40, 400), st.integers(1, 60)), max_size=6))
+def test_blocks_partition_runs_of_days(runs: list[tuple[int, int]]) -> None:
+    """Whole blocks and the days left over hold each day of the runs once; every block is
+    aligned and whole, and no whole block is left among the leftover days."""
+    days = {d for a, n in runs for d in range(a, a + n)}
+    merged = rollups.ranges(days)
+    whole, rest = rollups.blocks(merged)
+    whole_days = [d for a, b in whole for d in range(a, b)]
+    rest_days = [d for a, b in rest for d in range(a, b)]
+    assert sorted(whole_days + rest_days) == sorted(days)
+    size = rollups.BLOCK_DAYS
+    assert all(a % size == 0 and b % size == 0 and a < b for a, b in whole)
+    assert not any(
+        set(range(b, b + size)) <= set(rest_days) for b in {d - d % size for d in rest_days}
+    )
 
 
 OPS = ["insert", "move", "void", "cancel", "done", "fold", "two folds"]
