@@ -16,7 +16,7 @@ from journeys.enrollments import services as enrollments
 from journeys.schedule import apply_offset, occurrences
 from journeys.tables import Step
 from tests.conftest import Org
-from tests.factories import APPOINTMENT, customer
+from tests.factories import APPOINTMENT, customer, zone_at
 
 DAILY = """\
 key: daily-walk
@@ -45,8 +45,15 @@ async def _load(client: Any, org: Org, source: str) -> None:
     assert r.status_code in (200, 201), r.text
 
 
-async def _enroll(client: Any, org: Org, journey: str, anchors: dict[str, str], **extra: Any):
-    c = await customer(org, "America/New_York")
+async def _enroll(
+    client: Any,
+    org: Org,
+    journey: str,
+    anchors: dict[str, str],
+    tz: str = "America/New_York",
+    **extra: Any,
+):
+    c = await customer(org, tz)
     body = {"customer_id": str(c.id), "journey": journey, "anchors": anchors, **extra}
     r = await client.post("/api/v1/enrollments", headers=org.auth("staff"), json=body)
     assert r.status_code == 201, r.text
@@ -64,9 +71,12 @@ async def test_steps_come_with_their_messages_and_cancelling_stops_them(
 ) -> None:
     await _load(client, org, DAILY)
     start = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
-    created = await _enroll(client, org, "daily-walk", {"start": start})
+    # Local noon: the next two 09:00 walks are 21 and 45 hours away, both inside the 48-hour
+    # horizon at any hour of the day (in one fixed zone, a start just after 09:00 would
+    # leave only one).
+    created = await _enroll(client, org, "daily-walk", {"start": start}, zone_at(12))
     eid = created["enrollment"]["id"]
-    assert created["steps_created"] >= 1
+    assert created["steps_created"] >= 2
     assert created["nudges_planned"] == 2 * created["steps_created"]
     assert created["past_nudges_skipped"] == 0
     detail = await _detail(client, org, eid)
