@@ -142,14 +142,8 @@ def blocks(runs: list[Range]) -> tuple[list[Range], list[Range]]:
 
 def _touched_blocks(runs: list[Range]) -> list[Range]:
     """Every block holding a day of ``runs``, as runs of block-aligned days."""
-    starts = sorted({b for a, e in runs for b in range(block_of(a), e, BLOCK_DAYS)})
-    out: list[Range] = []
-    for b in starts:
-        if out and out[-1][1] == b:
-            out[-1] = (out[-1][0], b + BLOCK_DAYS)
-        else:
-            out.append((b, b + BLOCK_DAYS))
-    return out
+    starts = {b for a, e in runs for b in range(block_of(a), e, BLOCK_DAYS)}
+    return ranges(d for b in starts for d in range(b, b + BLOCK_DAYS))
 
 
 def _chunks(runs: list[Range], size: int) -> list[list[Range]]:

@@ -117,24 +117,23 @@ async def assert_rollups_exact(org: Org) -> None:
         " severity_sum AS sev FROM slip_block_rollup WHERE organization = {}",
         org.id,
     )
-    assert _rows(blocked) == _by_block(slips)
+    assert _rows(blocked) == _by_block(slips, counts=2)
     blocked = await run_sql(
         "SELECT day, journey, behaviour, steps AS n FROM step_block_rollup WHERE organization = {}",
         org.id,
     )
-    assert _rows(blocked) == _by_block(steps)
+    assert _rows(blocked) == _by_block(steps, counts=1)
 
 
-def _by_block(day_rows: list[Any]) -> Counter[tuple[Any, ...]]:
+def _by_block(day_rows: list[Any], counts: int) -> Counter[tuple[Any, ...]]:
     """Raw per-day rows (day, keys..., counts...) summed per block of days, the block
     named by its first day; the last ``counts`` columns are summed."""
     sums: dict[tuple[Any, ...], list[int]] = {}
     for r in day_rows:
         day, *rest = dict(r).values()
-        counted = 2 if len(rest) > 4 else 1  # slips: count and severity; steps: count
-        key = (day - day % rollups.BLOCK_DAYS, *rest[:-counted])
-        got = sums.setdefault(key, [0] * counted)
-        for i, v in enumerate(rest[-counted:]):
+        key = (day - day % rollups.BLOCK_DAYS, *rest[:-counts])
+        got = sums.setdefault(key, [0] * counts)
+        for i, v in enumerate(rest[-counts:]):
             got[i] += int(v)
     return Counter(tuple(str(v) for v in (*k, *v)) for k, v in sums.items())
 
